@@ -1,0 +1,3 @@
+"""vsgw: a public-security video sharing-platform gateway (see ../README.md)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,9 @@
+"""Event bus: in-process by default, ZeroMQ between processes and nodes."""
+
+from .base import Bus, LocalBus, Subscription
+from .events import Alarm, ChannelAdded, ChannelRemoved, ChannelState, Event, StreamState, StreamStatsEvent
+
+__all__ = [
+    "Alarm", "Bus", "ChannelAdded", "ChannelRemoved", "ChannelState", "Event", "LocalBus",
+    "StreamState", "StreamStatsEvent", "Subscription",
+]

@@ -1,0 +1,5 @@
+"""HTTP: the aiohttp application, token auth, JSON errors, OpenAPI, and the core routes."""
+
+from .api import Api, HttpError, json_response, public
+
+__all__ = ["Api", "HttpError", "json_response", "public"]

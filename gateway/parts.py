@@ -1,0 +1,7 @@
+"""The parts a gateway is assembled from, in start order. Each module has ``setup(gw)``, which
+may add routes (``gw.api``), adapters (``gw.add_adapter``) and start/stop hooks."""
+
+PARTS: list[str] = [
+    "gateway.http.web_core",
+    "adapters.synthetic",
+]
