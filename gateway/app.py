@@ -19,7 +19,8 @@ from gateway.http.server import create_app
 from gateway.media import AccessUnit, Hub, ReaderLimits, Stream, parse_key
 from gateway.metrics import Metrics
 from gateway.parts import PARTS
-from gateway.policy import AuthenticatedOnly, PolicyGate, Resource
+from gateway.audit import AuditSink, LogAudit
+from gateway.policy import AuthenticatedOnly, PolicyGate, Resource, Subject
 from gateway.registry import ChannelRegistry
 from gateway.storage import Database
 
@@ -41,6 +42,11 @@ class Gateway:
         self.reader_limits = ReaderLimits(media.reader_max_bytes, media.reader_max_delay)
         self.hub = Hub(self._open, linger=media.linger, on_state=self._stream_state)
         self.policy: PolicyGate = AuthenticatedOnly()
+        self.audit: AuditSink = LogAudit()
+        # machine clients: mTLS certificate common name -> subject (the identity part replaces it)
+        self.certificate_subject: Callable[[str], Subject | None] = lambda cn: Subject(
+            id=f"cert:{cn}", kind="client", name=cn, tier="police", clearance=9, roles=frozenset({"platform"})
+        )
         self.resource_resolver: Callable[[str], Resource] = lambda cid: Resource("camera", cid)
         http = config.get(HttpConfig)
         self.tokens = list(http.tokens) or [self._stored_token()]
