@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import importlib
 import logging
 import secrets
+from typing import Any
 
 from aiohttp import web
 
@@ -47,6 +48,8 @@ class Gateway:
         self.certificate_subject: Callable[[str], Subject | None] = lambda cn: Subject(
             id=f"cert:{cn}", kind="client", name=cn, tier="police", clearance=9, roles=frozenset({"platform"})
         )
+        # recorded footage (the recording part sets it): open_playback / ranges over stored segments
+        self.recordings: Any = None
         self.resource_resolver: Callable[[str], Resource] = lambda cid: Resource("camera", cid)
         http = config.get(HttpConfig)
         self.tokens = list(http.tokens) or [self._stored_token()]
