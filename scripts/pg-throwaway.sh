@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start (or stop) a throwaway PostgreSQL 15 cluster on 127.0.0.1:${PGPORT:-55432} for the tests.
-# Usage: scripts/pg-throwaway.sh start|stop   — prints the SQLAlchemy URL on start.
+# Usage: scripts/pg-throwaway.sh start|stop|status   — prints the SQLAlchemy URL on start.
 set -euo pipefail
 PGPORT=${PGPORT:-55432}
 DIR=${PGDIR:-/tmp/vsgw-pg-$PGPORT}
@@ -16,6 +16,8 @@ case "${1:-start}" in
       as_pg "$BIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U vsgw vsgw_test
     fi
     echo "postgresql+asyncpg://vsgw@127.0.0.1:$PGPORT/vsgw_test" ;;
+  status)
+    as_pg "$BIN/pg_ctl" -D "$DIR" status >/dev/null 2>&1 ;;
   stop)
     as_pg "$BIN/pg_ctl" -D "$DIR" -m fast stop >/dev/null 2>&1 || true ;;
 esac
