@@ -11,7 +11,7 @@ import sys
 
 from gateway import __version__
 
-COMMANDS: list[str] = ["gateway.cli_serve"]
+COMMANDS: list[str] = ["gateway.cli_serve", "gateway.recording.cli"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,4 +4,5 @@ may add routes (``gw.api``), adapters (``gw.add_adapter``) and start/stop hooks.
 PARTS: list[str] = [
     "gateway.http.web_core",
     "adapters.synthetic",
+    "gateway.recording",
 ]

@@ -1,0 +1,88 @@
+"""Evidence locks (R10, WX 29 ¶2): a locked camera range outlives retention until a permitted role
+releases it. Locking and unlocking ask the gate for MANAGE on the recording and are audited."""
+
+from __future__ import annotations
+
+from datetime import datetime
+import uuid
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from gateway.policy import Action, Resource, Subject
+
+from .index import LockRow, iso, now, utc
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
+
+class Denied(PermissionError):
+    """The policy gate said no; the message is the gate's reason."""
+
+
+def recording_resource(gw: Gateway, channel_id: str) -> Resource:
+    """A camera's recordings carry the camera's unit, district and security level."""
+    cam = gw.camera_resource(channel_id)
+    return Resource("recording", channel_id, cam.unit, cam.district, cam.security_level, cam.attrs)
+
+
+async def authorize_manage(gw: Gateway, subject: Subject, channel_id: str, what: str) -> None:
+    decision = await gw.policy.authorize(subject, Action.MANAGE, recording_resource(gw, channel_id), {"operation": what})
+    if not decision:
+        await gw.audit.record(actor=subject.id, action=what, resource=f"recording:{channel_id}", decision="deny",
+                              reason=decision.reason, address=subject.address)
+        raise Denied(decision.reason)
+
+
+def lock_json(row: LockRow) -> dict:
+    return {"id": row.id, "camera": row.camera, "start": iso(row.start), "end": iso(row.end), "reason": row.reason,
+            "case_id": row.case_id, "created_by": row.created_by, "created_at": iso(row.created_at),
+            "released_by": row.released_by, "released_at": iso(row.released_at), "active": row.released_at is None}
+
+
+class Locks:
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+
+    async def lock(self, subject: Subject, channel_id: str, start: datetime, end: datetime, reason: str,
+                   case_id: str | None = None) -> LockRow:
+        if not reason.strip():
+            raise ValueError("reason: an evidence lock needs a reason")
+        if end <= start:
+            raise ValueError("end: must be after start")
+        await authorize_manage(self.gw, subject, channel_id, "recording.lock")
+        row = LockRow(id=uuid.uuid4().hex, camera=channel_id, start=start, end=end, reason=reason.strip(),
+                      case_id=case_id, created_by=subject.id, created_at=now())
+        async with self.gw.db.session() as s:
+            s.add(row)
+        await self.gw.audit.record(actor=subject.id, action="recording.lock", resource=f"recording:{channel_id}",
+                                   decision="allow", reason=row.reason, address=subject.address, request_id=row.id,
+                                   extra={"start": iso(start), "end": iso(end), "case_id": case_id})
+        return row
+
+    async def unlock(self, subject: Subject, lock_id: str, reason: str = "") -> LockRow:
+        async with self.gw.db.session() as s:
+            row = await s.get(LockRow, lock_id)
+            if row is None:
+                raise LookupError(f"no evidence lock {lock_id!r}")
+            await authorize_manage(self.gw, subject, row.camera, "recording.unlock")
+            if row.released_at is not None:
+                raise ValueError(f"lock {lock_id} was already released")
+            row.released_by, row.released_at = subject.id, now()
+        await self.gw.audit.record(actor=subject.id, action="recording.unlock", resource=f"recording:{row.camera}",
+                                   decision="allow", reason=reason, address=subject.address, request_id=lock_id)
+        return row
+
+    async def list(self, channel_id: str | None = None, active_only: bool = False) -> list[LockRow]:
+        query = select(LockRow).order_by(LockRow.created_at)
+        if channel_id is not None:
+            query = query.where(LockRow.camera == channel_id)
+        if active_only:
+            query = query.where(LockRow.released_at.is_(None))
+        async with self.gw.db.session() as s:
+            return list(await s.scalars(query))
+
+    async def holding(self, channel_id: str, start: datetime, end: datetime) -> list[LockRow]:
+        """Active locks that overlap [start, end)."""
+        return [r for r in await self.list(channel_id, active_only=True) if utc(r.start) < end and start < utc(r.end)]

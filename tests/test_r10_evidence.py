@@ -1,0 +1,156 @@
+"""R10 (QD 20(3), WX 29, WX 31): hash-chained segments, exports with an Ed25519-signed manifest that
+``vsgw evidence verify`` checks offline and that fails on any changed byte, and policy-gated export."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+import json
+from pathlib import Path
+
+import aiohttp
+import av
+
+from gateway.cli import main as vsgw
+from gateway.policy import Decision
+from gateway.recording.web import PART
+from tests.conftest import auth
+from tests.test_recording_support import ListAudit, add_segment, encode, gray_pictures
+
+
+async def _recorded(gw, camera: str = "cam-e", segments: int = 3):  # noqa: ANN001, ANN202
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    rows, prev = [], None
+    for i in range(segments):
+        row = await add_segment(gw, camera, start + timedelta(seconds=2 * i), encode(gray_pictures(50)), prev)
+        rows.append(row)
+        prev = row.hash
+    return rows
+
+
+async def _export(http, base: str, camera: str, start: datetime, end: datetime, **extra) -> dict:  # noqa: ANN001
+    body = {"start": start.isoformat(), "end": end.isoformat(), "reason": "traffic accident 2026-0417", **extra}
+    async with http.post(f"{base}/api/recordings/{camera}/export", json=body) as r:
+        job = await r.json()
+        assert r.status == 202, job
+    deadline = asyncio.get_running_loop().time() + 30
+    while job["status"] in ("queued", "running"):
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.1)
+        async with http.get(f"{base}/api/exports/{job['id']}") as r:
+            job = await r.json()
+    return job
+
+
+async def _download(http, base: str, job: dict, out: Path) -> tuple[Path, Path]:  # noqa: ANN001
+    paths = []
+    for what in ("file", "manifest"):
+        async with http.get(f"{base}/api/exports/{job['id']}/{what}") as r:
+            assert r.status == 200
+            path = out / r.content_disposition.filename
+            path.write_bytes(await r.read())
+            paths.append(path)
+    return paths[0], paths[1]
+
+
+def _flip(path: Path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+async def test_r10_export_verifies_and_any_flipped_byte_fails(make_gateway, tmp_path, capsys) -> None:  # noqa: ANN001
+    gw = await make_gateway()
+    gw.audit = ListAudit()
+    rows = await _recorded(gw)
+    base = f"http://127.0.0.1:{gw.http_port}"
+    async with aiohttp.ClientSession(headers=auth()) as http:
+        job = await _export(http, base, "cam-e", rows[0].start + timedelta(seconds=1), rows[-1].end, grant_id="RQ-77")
+        assert job["status"] == "done" and job["progress"] == 1.0, job
+        video, manifest_path = await _download(http, base, job, tmp_path)
+        async with http.get(f"{base}/api/recordings/evidence-key") as r:
+            (tmp_path / "gw.pem").write_bytes(await r.read())
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["camera"] == "cam-e" and manifest["grant_id"] == "RQ-77"
+    assert manifest["reason"] == "traffic accident 2026-0417" and manifest["requested_by"].startswith("token:")
+    assert [s["sha256"] for s in manifest["segments"]] == [r.hash for r in rows]
+    assert [s["prev_sha256"] for s in manifest["segments"][1:]] == [r.hash for r in rows[:-1]]
+    with av.open(str(video)) as container:  # a playable MP4 holding the range from the keyframe before start
+        frames = sum(1 for _ in container.decode(video=0))
+    assert 100 <= frames <= 150 and frames == manifest["export"]["frames"]
+    assert vsgw(["evidence", "verify", str(video), "--key", str(tmp_path / "gw.pem")]) == 0
+    assert "OK:" in capsys.readouterr().out
+    assert ("recording.export", "allow") in gw.audit.actions()
+
+    original = video.read_bytes()
+    for offset in (0, len(original) // 2, len(original) - 1):
+        _flip(video, offset)
+        assert vsgw(["evidence", "verify", str(manifest_path)]) == 1
+        assert "file was changed" in capsys.readouterr().err
+        video.write_bytes(original)
+    assert vsgw(["evidence", "verify", str(manifest_path)]) == 0
+    text = manifest_path.read_bytes()
+    _flip(manifest_path, text.index(b"traffic"))  # one bit of the reason
+    assert vsgw(["evidence", "verify", str(manifest_path)]) == 1
+    assert "signature does not match" in capsys.readouterr().err
+    manifest_path.write_bytes(text)
+    other = tmp_path / "other.pem"
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from gateway.recording.manifest import public_pem
+
+    other.write_bytes(public_pem(Ed25519PrivateKey.generate()))
+    assert vsgw(["evidence", "verify", str(manifest_path), "--key", str(other)]) == 1
+    assert "not by the trusted key" in capsys.readouterr().err
+
+
+async def test_r10_export_of_an_altered_segment_fails(make_gateway) -> None:  # noqa: ANN001
+    gw = await make_gateway()
+    rows = await _recorded(gw, segments=2)
+    part = gw.app[PART]
+    _flip(part.root / rows[1].path, 4000)
+    async with aiohttp.ClientSession(headers=auth()) as http:
+        job = await _export(http, f"http://127.0.0.1:{gw.http_port}", "cam-e", rows[0].start, rows[-1].end)
+    assert job["status"] == "failed" and "no longer matches its recorded SHA-256" in job["error"]
+
+
+class _DenyExport:
+    async def authorize(self, subject, action, resource, context=None):  # noqa: ANN001, ANN201
+        return Decision(action != "export", "export needs an approved retrieval request (R11)")
+
+
+async def test_r10_export_refused_by_the_policy_gate(make_gateway) -> None:  # noqa: ANN001
+    gw = await make_gateway()
+    rows = await _recorded(gw, segments=1)
+    gw.policy = _DenyExport()
+    body = {"start": rows[0].start.isoformat(), "end": rows[0].end.isoformat(), "reason": "curiosity"}
+    async with aiohttp.ClientSession(headers=auth()) as http:
+        async with http.post(f"http://127.0.0.1:{gw.http_port}/api/recordings/cam-e/export", json=body) as r:
+            assert r.status == 403 and "R11" in (await r.json())["message"]
+        async with http.post(f"http://127.0.0.1:{gw.http_port}/api/recordings/cam-e/export",
+                             json={**body, "reason": ""}) as r:
+            assert r.status == 400
+    assert gw.metrics.value("vsgw_recording_rejected_total", reason="forbidden") == 1
+
+
+async def test_r10_evidence_lock_and_unlock_go_to_the_audit_trail(make_gateway, db_url) -> None:  # noqa: ANN001
+    gw = await make_gateway(storage={"url": db_url})
+    gw.audit = ListAudit()
+    base = f"http://127.0.0.1:{gw.http_port}/api/recordings"
+    start = datetime.now(UTC) - timedelta(days=2)
+    async with aiohttp.ClientSession(headers=auth()) as http:
+        async with http.post(f"{base}/cam-l/locks", json={"start": start.isoformat(), "end": datetime.now(UTC).isoformat(),
+                                                          "reason": "case 88", "case_id": "88"}) as r:
+            lock = await r.json()
+            assert r.status == 201 and lock["active"]
+        async with http.post(f"{base}/cam-l/locks", json={"start": start.isoformat(), "end": "soon",
+                                                          "reason": "x"}) as r:
+            assert r.status == 400 and (await r.json())["field"] == "end"
+        async with http.post(f"{base}/locks/{lock['id']}/release", json={"reason": "closed"}) as r:
+            assert r.status == 200 and not (await r.json())["active"]
+        async with http.post(f"{base}/locks/{lock['id']}/release", json={}) as r:
+            assert r.status == 409
+        async with http.get(f"{base}/locks", params={"camera": "cam-l"}) as r:
+            assert [lk["released_at"] is not None for lk in (await r.json())["locks"]] == [True]
+    assert gw.audit.actions() == [("recording.lock", "allow"), ("recording.unlock", "allow")]
+    assert gw.audit.records[0]["request_id"] == lock["id"] and gw.audit.records[0]["reason"] == "case 88"
