@@ -7,6 +7,7 @@ Each part of the gateway declares its section as a dataclass and registers it wi
 from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+import importlib
 import os
 from pathlib import Path
 import tomllib
@@ -96,6 +97,7 @@ class Config:
     """Validated sections, looked up by name: ``config.get(HttpConfig)``."""
 
     def __init__(self, raw: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> None:
+        _import_parts()
         raw = dict(raw or {})
         merged = _merge_env(raw, os.environ if env is None else env)
         cameras = merged.pop("cameras", [])
@@ -134,6 +136,14 @@ class Config:
         path = Path(self.get(NodeConfig).data_dir, *parts)
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
+
+
+def _import_parts() -> None:
+    """Parts declare their sections on import; import them all before validating."""
+    from gateway.parts import PARTS
+
+    for name in PARTS:
+        importlib.import_module(name)
 
 
 def _merge_env(raw: dict[str, Any], env: typing.Mapping[str, str]) -> dict[str, Any]:
