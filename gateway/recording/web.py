@@ -224,14 +224,22 @@ async def get_export(request: web.Request) -> web.Response:
     return json_response(export_json(row, progress))
 
 
-async def export_file(request: web.Request) -> web.StreamResponse:
+async def _download(request: web.Request, manifest: bool) -> web.StreamResponse:
     part, row, _ = await _export(request, Action.EXPORT)
     if row.status != "done" or not row.file:
         raise _reject(request, 409, "not_ready", f"export {row.id} is {row.status}")
     path = part.exports.path_of(row)
-    if request.match_info["what"] == "manifest":
+    if manifest:
         path = path.with_name(path.name + SUFFIX)
     return web.FileResponse(path, headers={"Content-Disposition": f'attachment; filename="{path.name}"'})
+
+
+async def export_file(request: web.Request) -> web.StreamResponse:
+    return await _download(request, manifest=False)
+
+
+async def export_manifest(request: web.Request) -> web.StreamResponse:
+    return await _download(request, manifest=True)
 
 
 async def review_export(request: web.Request) -> web.Response:
@@ -304,8 +312,10 @@ def add_routes(gw: Gateway, part: RecordingPart) -> None:
           body={**RANGE_BODY, "properties": {**RANGE_BODY["properties"], "grant_id": {"type": "string"},
                                              "mode": {"type": "string", "enum": ["original", "public"]}}})
     route("GET", "/api/exports/{id}", get_export, summary="Export job and progress", tag=tag, response=obj)
-    route("GET", "/api/exports/{id}/{what:file|manifest}", export_file, summary="Download the MP4 or its manifest",
-          tag=tag, response={"type": "string", "format": "binary"}, content_type="application/octet-stream")
+    route("GET", "/api/exports/{id}/file", export_file, summary="Download the exported MP4", tag=tag,
+          response={"type": "string", "format": "binary"}, content_type="video/mp4")
+    route("GET", "/api/exports/{id}/manifest", export_manifest, summary="Download the signed manifest", tag=tag,
+          response={"type": "object"})
     route("POST", "/api/exports/{id}/review", review_export, summary="Approve or reject a public-release export",
           tag=tag, response=obj,
           body={"type": "object", "required": ["approve"],
