@@ -4,5 +4,6 @@ may add routes (``gw.api``), adapters (``gw.add_adapter``) and start/stop hooks.
 PARTS: list[str] = [
     "gateway.http.web_core",
     "adapters.synthetic",
+    "adapters.rtsp",
     "gateway.recording",
 ]
