@@ -91,7 +91,7 @@ class RtspAdapter(Adapter):
             while True:
                 unit = await puller.get()
                 if not self._channels[channel_id].online:
-                    self._set_state(channel_id, True, None)
+                    self._set_state(channel_id, True, None, unit.codec)
                 yield unit
         except RtspError as exc:
             self._failed(channel_id, exc)
@@ -112,8 +112,9 @@ class RtspAdapter(Adapter):
     def _count(self, exc: RtspError) -> None:
         self._metrics.inc("vsgw_rtsp_rejected_total", reason=exc.reason)
 
-    def _set_state(self, channel_id: str, online: bool, reason: str | None) -> None:
+    def _set_state(self, channel_id: str, online: bool, reason: str | None, codec: str | None = None) -> None:
         channel = self._channels[channel_id]
+        channel.codec = codec or channel.codec
         if reason:
             channel.extra["error"] = reason
         else:
@@ -133,11 +134,13 @@ class RtspAdapter(Adapter):
     async def _probe(self, channel_id: str, gate: asyncio.Semaphore) -> None:
         async with gate:
             try:
-                await describe(self._targets[channel_id], self.config.open_timeout)
+                found = await describe(self._targets[channel_id], self.config.open_timeout)
             except RtspError as exc:
-                channel = self._channels[channel_id]
-                if channel.online or channel.extra.get("error") != str(exc):  # log changes only
-                    self._failed(channel_id, exc)
-                return
-        if not self._watched[channel_id]:
-            self._set_state(channel_id, True, None)
+                found, error = None, exc
+        if self._watched[channel_id]:
+            return  # a stream started meanwhile; it reports the state itself
+        channel = self._channels[channel_id]
+        if found is not None:
+            self._set_state(channel_id, True, None, found.codec)
+        elif channel.online or channel.extra.get("error") != str(error):  # log changes only
+            self._failed(channel_id, error)

@@ -95,15 +95,12 @@ class Puller:
         try:
             container = av.open(self.target.with_credentials(), options=options,
                                 timeout=(self._open_timeout, self._read_timeout))
-        except av.error.FFmpegError as exc:
-            self._post(_classify(exc, self.target, opening=True))
-            return
-        except OSError as exc:  # PyAV maps errno failures (ECONNREFUSED…) to OSError subclasses
+        except Exception as exc:  # noqa: BLE001 - FFmpeg/OSError mapped; anything else still reported
             self._post(_classify(exc, self.target, opening=True))
             return
         try:
             self._post(self._demux(container))
-        except (av.error.FFmpegError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - never leave the loop waiting on a dead thread
             if not self._stop.is_set():
                 self._post(_classify(exc, self.target, opening=False))
         finally:
