@@ -133,7 +133,7 @@ async def test_r10_export_refused_by_the_policy_gate(make_gateway) -> None:  # n
     assert gw.metrics.value("vsgw_recording_rejected_total", reason="forbidden") == 1
 
 
-async def test_r10_evidence_lock_and_unlock_go_to_the_audit_trail(make_gateway, db_url) -> None:  # noqa: ANN001
+async def test_r10_evidence_lock_and_unlock_go_to_the_audit_trail(db_url, make_gateway) -> None:  # noqa: ANN001
     gw = await make_gateway(storage={"url": db_url})
     gw.audit = ListAudit()
     base = f"http://127.0.0.1:{gw.http_port}/api/recordings"

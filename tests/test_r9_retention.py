@@ -45,7 +45,7 @@ async def _status(gw, row_id: int) -> str:  # noqa: ANN001
         return (await s.get(SegmentRow, row_id)).status
 
 
-async def test_r9_admin_delete_inside_retention_refused_citing_articles(make_gateway, db_url) -> None:  # noqa: ANN001
+async def test_r9_admin_delete_inside_retention_refused_citing_articles(db_url, make_gateway) -> None:  # noqa: ANN001
     gw = await make_gateway(storage={"url": db_url})
     gw.audit = ListAudit()
     part = gw.app[PART]
@@ -67,7 +67,7 @@ async def test_r9_admin_delete_inside_retention_refused_citing_articles(make_gat
     assert not (part.root / old.path).exists() and await _status(gw, old.id) == EXPIRED
 
 
-async def test_r9_sweep_expires_only_outside_retention_and_not_under_lock(make_gateway, db_url) -> None:  # noqa: ANN001
+async def test_r9_sweep_expires_only_outside_retention_and_not_under_lock(db_url, make_gateway) -> None:  # noqa: ANN001
     gw = await make_gateway(storage={"url": db_url})
     gw.audit = ListAudit()
     part = gw.app[PART]

@@ -130,6 +130,9 @@ class Recorder:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                if asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                    log.warning("recording %s: error while stopping", channel_id, exc_info=True)
+                    raise asyncio.CancelledError from None  # a failure while stopping must not swallow the stop
                 log.exception("recording %s failed; retrying in %.1fs", channel_id, delay)
                 self.gw.metrics.inc("vsgw_recording_errors_total", camera=channel_id)
                 await asyncio.sleep(delay)

@@ -145,13 +145,25 @@ def read_units(path: Path, codec: str) -> Iterator[tuple[float, AccessUnit]]:
                 if packet.dts is None or packet.size == 0:
                     continue
                 dts0 = packet.dts if dts0 is None else dts0
-                data = bytes(packet)
+                data = strip_aud(bytes(packet), codec)
                 keyframe, _ = params.observe(split_annexb(data))
                 dts = packet.dts - dts0
                 pts = (packet.pts if packet.pts is not None else packet.dts) - dts0
                 yield dts / CLOCK_RATE, AccessUnit(codec, pts, dts, keyframe or packet.is_keyframe, data, params.params)
         except av.error.InvalidDataError:
             return
+
+
+def strip_aud(data: bytes, codec: str) -> bytes:
+    """Drop the access-unit delimiter the MPEG-TS muxer puts in front of each picture (the
+    container requires it; it carries no picture data), so playback hands out the bytes recorded."""
+    aud = b"\x00\x00\x00\x01\x46" if codec == H265 else b"\x00\x00\x00\x01\x09"
+    if not data.startswith(aud):
+        return data
+    nxt = data.find(b"\x00\x00\x01", len(aud))
+    if nxt < 0:
+        return data
+    return data[nxt - 1:] if data[nxt - 1] == 0 else data[nxt:]
 
 
 def probe(path: Path, codec: str) -> tuple[int, float]:
