@@ -6,4 +6,5 @@ PARTS: list[str] = [
     "adapters.synthetic",
     "adapters.rtsp",
     "gateway.recording",
+    "gateway.egress.grpc",
 ]

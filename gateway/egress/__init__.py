@@ -1,0 +1,1 @@
+"""Egress: every way video and data leave the gateway; each asks the policy gate first."""

@@ -1,0 +1,243 @@
+"""The three services of ``vsgw.v1``: cameras, streams, PTZ. Every call asks the policy gate."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from adapters.base import Channel, NotSupported, PtzCommand
+from gateway.bus import ChannelAdded, ChannelRemoved, ChannelState
+from gateway.media import AccessUnit, StreamClosed, stream_key
+from gateway.policy import Action, Resource, Subject
+from gateway.registry import UnknownChannel
+from proto.vsgw.v1 import vsgw_pb2 as pb
+from proto.vsgw.v1 import vsgw_pb2_grpc as rpc
+
+from .auth import subject_of
+from .snapshot import snapshot_jpeg
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
+MAX_PAGE = 1000
+
+
+def _ts(seconds: float) -> Timestamp:
+    ts = Timestamp()
+    ts.FromNanoseconds(int(seconds * 1e9))
+    return ts
+
+
+def unit_message(unit: AccessUnit) -> pb.MediaMessage:
+    return pb.MediaMessage(unit=pb.AccessUnit(pts=unit.pts, dts=unit.dts, keyframe=unit.keyframe, data=unit.data,
+                                              capture_time=_ts(unit.wallclock)))
+
+
+def info_message(unit: AccessUnit) -> pb.MediaMessage:
+    return pb.MediaMessage(info=pb.StreamInfo(codec=unit.codec, parameter_sets=list(unit.params)))
+
+
+class Base:
+    def __init__(self, gw: Gateway, allow_tokens: bool) -> None:
+        self.gw = gw
+        self.allow_tokens = allow_tokens
+
+    async def _invalid(self, context: grpc.aio.ServicerContext, message: str) -> None:
+        self.gw.metrics.inc("vsgw_grpc_rejected_total", reason="invalid_argument")
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+    async def _authorize(self, context: grpc.aio.ServicerContext, action: Action, camera_id: str) -> tuple[Subject, Channel]:
+        """Authenticate, check the camera exists and the gate allows ``action`` on it."""
+        subject = await subject_of(self.gw, context, self.allow_tokens)
+        if not camera_id:
+            await self._invalid(context, "camera_id: required")
+        decision = await self.gw.policy.authorize(
+            subject, action, self.gw.camera_resource(camera_id), {"egress": "grpc", "can_mask": False}
+        )
+        channel = self.gw.registry.channels.get(camera_id)
+        if channel is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no camera {camera_id!r}")
+        if not decision:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, decision.reason)
+        return subject, channel  # type: ignore[return-value]
+
+
+class CameraService(Base, rpc.CameraServiceServicer):
+    def _camera(self, channel: Channel, resource: Resource) -> pb.Camera:
+        return pb.Camera(id=channel.id, name=channel.name, adapter=channel.adapter, online=channel.online,
+                         ptz=channel.ptz, codec=channel.codec or "", civil_code=channel.civil_code or "",
+                         parent=channel.parent or "", unit=resource.unit or "", security_level=resource.security_level)
+
+    async def ListCameras(self, request: pb.ListCamerasRequest, context: grpc.aio.ServicerContext) -> pb.ListCamerasResponse:
+        subject = await subject_of(self.gw, context, self.allow_tokens)
+        size = request.page_size or 100
+        if not 1 <= size <= MAX_PAGE:
+            await self._invalid(context, f"page_size: expected 1…{MAX_PAGE}, got {request.page_size}")
+        after = ""
+        if request.page_token:
+            try:
+                after = base64.b64decode(request.page_token.encode(), altchars=b"-_", validate=True).decode()
+            except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+                await self._invalid(context, "page_token: not a token this service issued")
+        text = request.text.lower()
+        out: list[pb.Camera] = []
+        more = False
+        for cid in sorted(self.gw.registry.channels):
+            if cid <= after:
+                continue
+            ch = self.gw.registry.channels[cid]
+            if request.online == pb.ONLINE_ONLY and not ch.online or request.online == pb.OFFLINE_ONLY and ch.online:
+                continue
+            if text and text not in cid.lower() and text not in ch.name.lower():
+                continue
+            if request.civil_code and not (ch.civil_code or "").startswith(request.civil_code):
+                continue
+            resource = self.gw.camera_resource(cid)
+            if request.unit and resource.unit != request.unit:
+                continue
+            if not await self.gw.policy.authorize(subject, Action.LIST, resource, {"egress": "grpc", "quiet": True}):
+                continue
+            if len(out) == size:
+                more = True
+                break
+            out.append(self._camera(ch, resource))
+        token = base64.urlsafe_b64encode(out[-1].id.encode()).decode() if more else ""
+        return pb.ListCamerasResponse(cameras=out, next_page_token=token)
+
+    async def GetCamera(self, request: pb.GetCameraRequest, context: grpc.aio.ServicerContext) -> pb.Camera:
+        _, channel = await self._authorize(context, Action.LIST, request.camera_id)
+        return self._camera(channel, self.gw.camera_resource(channel.id))
+
+    async def WatchCameras(self, request: pb.WatchCamerasRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[pb.CameraEvent]:
+        subject = await subject_of(self.gw, context, self.allow_tokens)
+        with self.gw.bus.subscribe("channel.") as sub:
+            async for event in sub:
+                if isinstance(event, ChannelAdded):
+                    kind, cid, reason = pb.CameraEvent.ADDED, event.channel_id, ""
+                elif isinstance(event, ChannelRemoved):
+                    kind, cid, reason = pb.CameraEvent.REMOVED, event.channel_id, ""
+                elif isinstance(event, ChannelState):
+                    kind = pb.CameraEvent.ONLINE if event.online else pb.CameraEvent.OFFLINE
+                    cid, reason = event.channel_id, event.reason or ""
+                else:
+                    continue
+                if await self.gw.policy.authorize(subject, Action.LIST, self.gw.camera_resource(cid),
+                                                  {"egress": "grpc", "quiet": True}):
+                    yield pb.CameraEvent(kind=kind, camera_id=cid, reason=reason, time=_ts(event.time))
+
+
+class StreamService(Base, rpc.StreamServiceServicer):
+    async def PullLive(self, request: pb.PullLiveRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[pb.MediaMessage]:
+        subject, channel = await self._authorize(context, Action.PULL_STREAM, request.camera_id)
+        if request.substream < 0:
+            await self._invalid(context, f"substream: expected ≥ 0, got {request.substream}")
+        if not channel.online:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"camera {channel.id!r} is offline")
+        reader = self.gw.hub.subscribe(channel.id, substream=request.substream, name=f"grpc:{subject.id}",
+                                       limits=self.gw.reader_limits)
+        key = stream_key(channel.id, request.substream)
+        self.gw.metrics.inc("vsgw_grpc_pulls_total", stream=key)
+        sent_info = False
+        try:
+            while True:
+                try:
+                    unit = await reader.get()
+                except StreamClosed:
+                    return
+                if not sent_info:
+                    yield info_message(unit)
+                    sent_info = True
+                yield unit_message(unit)
+        finally:
+            if reader.skips:
+                self.gw.metrics.inc("vsgw_grpc_reader_skips_total", reader.skips, stream=key)
+            reader.close()
+
+    async def PullPlayback(self, request: pb.PullPlaybackRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[pb.MediaMessage]:
+        _, channel = await self._authorize(context, Action.VIEW_PLAYBACK, request.camera_id)
+        if not request.HasField("start") or not request.HasField("end"):
+            await self._invalid(context, "start, end: both required")
+        start = request.start.ToDatetime(tzinfo=UTC)
+        end = request.end.ToDatetime(tzinfo=UTC)
+        speed = request.speed or 1.0
+        if end <= start:
+            await self._invalid(context, "end: must be after start")
+        if not 0.25 <= speed <= 16:
+            await self._invalid(context, f"speed: expected 0.25…16, got {speed:g}")
+        units = await self._playback_source(context, channel, start, end, speed)
+        sent_info = False
+        async for unit in units:
+            if not sent_info:
+                yield info_message(unit)
+                sent_info = True
+            yield unit_message(unit)
+
+    async def _playback_source(self, context: grpc.aio.ServicerContext, channel: Channel, start: datetime,
+                               end: datetime, speed: float) -> AsyncIterator[AccessUnit]:
+        """The gateway's own recordings first; otherwise the device's (GB/T 28181 playback)."""
+        if self.gw.recordings is not None:
+            try:
+                return await self.gw.recordings.open_playback(channel.id, start, end, speed)
+            except LookupError:
+                pass
+        try:
+            return self.gw.registry.adapter_for(channel.id).open_playback(channel.id, start, end, speed)
+        except NotSupported as exc:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"nothing recorded in that range, and {exc}")
+        raise AssertionError("unreachable")
+
+    async def GetSnapshot(self, request: pb.GetSnapshotRequest, context: grpc.aio.ServicerContext) -> pb.Snapshot:
+        _, channel = await self._authorize(context, Action.VIEW_LIVE, request.camera_id)
+        if not channel.online:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"camera {channel.id!r} is offline")
+        stream = self.gw.hub.stream(channel.id)
+        keyframe = stream.gop[0] if stream.gop else None
+        if keyframe is None:
+            with self.gw.hub.subscribe(channel.id, name="snapshot") as reader:
+                try:
+                    keyframe = await asyncio.wait_for(reader.get(), 10)
+                except TimeoutError:
+                    await context.abort(grpc.StatusCode.UNAVAILABLE, f"camera {channel.id!r} sent no picture in 10 s")
+        try:
+            jpeg, width, height = await asyncio.to_thread(snapshot_jpeg, keyframe)
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"the latest keyframe could not be decoded: {exc}")
+        return pb.Snapshot(jpeg=jpeg, width=width, height=height, capture_time=_ts(keyframe.wallclock))
+
+
+class PtzService(Base, rpc.PtzServiceServicer):
+    async def _send(self, context: grpc.aio.ServicerContext, camera_id: str, command: PtzCommand) -> pb.PtzReply:
+        _, channel = await self._authorize(context, Action.PTZ, camera_id)
+        try:
+            await self.gw.registry.adapter_for(channel.id).ptz(channel.id, command)
+        except NotSupported as exc:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        except UnknownChannel:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no camera {camera_id!r}")
+        return pb.PtzReply()
+
+    async def Move(self, request: pb.MoveRequest, context: grpc.aio.ServicerContext) -> pb.PtzReply:
+        for name in ("pan", "tilt", "zoom"):
+            if not -1.0 <= getattr(request, name) <= 1.0:
+                await self._invalid(context, f"{name}: expected -1.0…1.0, got {getattr(request, name):g}")
+        return await self._send(context, request.camera_id, PtzCommand(pan=request.pan, tilt=request.tilt, zoom=request.zoom))
+
+    async def Stop(self, request: pb.StopRequest, context: grpc.aio.ServicerContext) -> pb.PtzReply:
+        return await self._send(context, request.camera_id, PtzCommand())
+
+    async def _preset(self, request: pb.PresetRequest, context: grpc.aio.ServicerContext, action: str) -> pb.PtzReply:
+        if not 1 <= request.preset <= 255:
+            await self._invalid(context, f"preset: expected 1…255, got {request.preset}")
+        return await self._send(context, request.camera_id, PtzCommand(preset=request.preset, preset_action=action))
+
+    async def GotoPreset(self, request: pb.PresetRequest, context: grpc.aio.ServicerContext) -> pb.PtzReply:
+        return await self._preset(request, context, "goto")
+
+    async def SetPreset(self, request: pb.PresetRequest, context: grpc.aio.ServicerContext) -> pb.PtzReply:
+        return await self._preset(request, context, "set")

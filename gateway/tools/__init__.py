@@ -1,0 +1,1 @@
+"""Small client programs that use the gateway's public APIs."""
