@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     commands = evidence.add_subparsers(dest="evidence_command", metavar="ACTION", required=True)
     check = commands.add_parser("verify", help="check an export offline; fails on any changed byte")
     check.add_argument("file", help="the exported MP4 or its .manifest.json")
-    check.add_argument("--key", help="PEM public key the manifest must be signed with (GET /api/recordings/evidence-key)")
+    check.add_argument("--key", help="PEM public key the manifest must be signed with "
+                       "(GET /api/recordings/evidence-key)")
     check.set_defaults(func=_verify)
     export = commands.add_parser("export", help="export a camera range from a running gateway, with progress")
     export.add_argument("camera")
@@ -41,7 +42,8 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
     key = manifest["key"]["fingerprint"]
-    print(f"OK: {manifest['export']['file']} ({manifest['export']['size']} bytes, sha256 {manifest['export']['sha256']})")
+    export = manifest["export"]
+    print(f"OK: {export['file']} ({export['size']} bytes, sha256 {export['sha256']})")
     print(f"    camera {manifest['camera']} {manifest['start']} → {manifest['end']}, {len(manifest['segments'])} "
           f"source segments, mode {manifest['mode']}")
     print(f"    exported by {manifest['requested_by']} for: {manifest['reason']}"

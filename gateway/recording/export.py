@@ -55,8 +55,10 @@ def export_json(row: ExportRow, progress: float | None = None) -> dict[str, Any]
 
 
 class Exports:
-    def __init__(self, gw: Gateway, root: Path, recordings: Recordings, key: Ed25519PrivateKey, redact_every: int) -> None:
-        self.gw, self.dir, self.recordings, self.key, self.redact_every = gw, root / "exports", recordings, key, redact_every
+    def __init__(self, gw: Gateway, root: Path, recordings: Recordings, key: Ed25519PrivateKey,
+                 redact_every: int) -> None:
+        self.gw, self.dir, self.recordings, self.key = gw, root / "exports", recordings, key
+        self.redact_every = redact_every
         self.progress: dict[str, float] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
 

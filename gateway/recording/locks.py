@@ -28,7 +28,8 @@ def recording_resource(gw: Gateway, channel_id: str) -> Resource:
 
 
 async def authorize_manage(gw: Gateway, subject: Subject, channel_id: str, what: str) -> None:
-    decision = await gw.policy.authorize(subject, Action.MANAGE, recording_resource(gw, channel_id), {"operation": what})
+    resource = recording_resource(gw, channel_id)
+    decision = await gw.policy.authorize(subject, Action.MANAGE, resource, {"operation": what})
     if not decision:
         await gw.audit.record(actor=subject.id, action=what, resource=f"recording:{channel_id}", decision="deny",
                               reason=decision.reason, address=subject.address)

@@ -64,7 +64,8 @@ def canonical(body: dict[str, Any]) -> bytes:
 def sign(body: dict[str, Any], key: Ed25519PrivateKey) -> dict[str, Any]:
     public = key.public_key()
     body = {**body, "format": FORMAT,
-            "key": {"alg": "Ed25519", "public": base64.b64encode(_raw(public)).decode(), "fingerprint": fingerprint(public)}}
+            "key": {"alg": "Ed25519", "public": base64.b64encode(_raw(public)).decode(),
+                    "fingerprint": fingerprint(public)}}
     return {**body, "signature": base64.b64encode(key.sign(canonical(body))).decode()}
 
 

@@ -48,7 +48,8 @@ class Recorder:
         self._prev_hash: dict[str, str | None] = {}
         self._schedules = {cid: (a, b) for cid, a, b in map(parse_schedule, cfg.schedules)}
         self._watch: asyncio.Task[None] | None = None
-        self.counters = {"writes": 0, "bytes": 0, "fsyncs": 0, "segments": 0}
+        self.counters = {"writes": 0, "bytes": 0, "fsyncs": 0, "segments": 0}  # of closed segments
+        self.writers: dict[str, SegmentWriter] = {}  # open segments
 
     # -- lifecycle --------------------------------------------------------------------
     async def start(self) -> None:
@@ -151,7 +152,8 @@ class Recorder:
                     unit = reader.get_nowait()
                     if unit is None:
                         try:
-                            unit = await asyncio.wait_for(reader.get(), IDLE_CLOSE if segment else 1.0)
+                            async with asyncio.timeout(IDLE_CLOSE if segment else 1.0):
+                                unit = await reader.get()
                         except TimeoutError:
                             if segment is not None:  # the source went quiet: make what we have durable
                                 segment = await self._close(segment, batch)
@@ -179,6 +181,14 @@ class Recorder:
                 if segment is not None:
                     await self._close(segment, batch)  # cancellation arrives once; this still runs
 
+    def io_stats(self) -> dict[str, int]:
+        """Disk writes so far, open segments included (the benchmark's write pattern)."""
+        out = dict(self.counters)
+        for writer in self.writers.values():
+            out["writes"] += writer.writes
+            out["bytes"] += writer.size
+        return out
+
     def _due(self, segment: _Open, unit: AccessUnit) -> bool:
         """At a keyframe once the segment is long enough (half a frame of slack for keyframe jitter)."""
         return (unit.dts - segment.first_dts) / CLOCK_RATE >= self.cfg.segment_seconds - 0.02
@@ -197,6 +207,7 @@ class Recorder:
         async with self.gw.db.session() as s:  # the row first: a crash after this leaves a findable "open"
             s.add(row)
         writer = await asyncio.to_thread(SegmentWriter, self.root / rel, unit.codec, fsync=self.cfg.fsync)
+        self.writers[channel_id] = writer
         return _Open(row.id, channel_id, start, unit.dts, writer)
 
     async def _close(self, segment: _Open, batch: list[AccessUnit]) -> None:
@@ -210,6 +221,7 @@ class Recorder:
             row.end, row.size, row.hash, row.frames, row.status = end, size, digest, writer.frames, CLOSED
         self._prev_hash[segment.camera] = digest
         self.live.pop(segment.camera, None)
+        self.writers.pop(segment.camera, None)
         self.guard.used_bytes += size
         c = self.counters
         c["writes"] += writer.writes

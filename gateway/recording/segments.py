@@ -54,7 +54,7 @@ class SegmentWriter:
         self.path = path
         self.fsync = fsync
         self._out = _HashingFile(path)
-        self._container = av.open(self._out, "w", format="mpegts")
+        self._container = av.open(self._out, "w", format="mpegts", options={"flush_packets": "0"})
         self._stream = self._container.add_stream(AV_CODEC[codec])
         self._stream.time_base = TIME_BASE
         self._dts0: int | None = None

@@ -16,7 +16,7 @@ from gateway.http.server import gateway_of, subject_of
 from gateway.policy import Action
 
 from .export import export_json
-from .index import SegmentRow, iso, now, parse_time, utc
+from .index import SegmentRow, iso, now, parse_time
 from .locks import Denied, lock_json
 from .manifest import SUFFIX, fingerprint, public_pem
 from .playback import StreamMuxer
@@ -56,7 +56,8 @@ def _time(request: web.Request, source: dict[str, Any], name: str, default: date
         raise _reject(request, 400, "bad_request", f"{name}: expected ISO 8601 or Unix seconds", name) from None
 
 
-def _span(request: web.Request, source: dict[str, Any], default_hours: float | None = None) -> tuple[datetime, datetime]:
+def _span(request: web.Request, source: dict[str, Any],
+          default_hours: float | None = None) -> tuple[datetime, datetime]:
     end = _time(request, source, "end", now() if default_hours else None)
     start = _time(request, source, "start", end - timedelta(hours=default_hours) if default_hours else None)
     if end <= start:
@@ -177,7 +178,8 @@ async def list_locks(request: web.Request) -> web.Response:
 async def release_lock(request: web.Request) -> web.Response:
     body = await _body(request)
     try:
-        row = await _part(request).locks.unlock(subject_of(request), request.match_info["id"], str(body.get("reason", "")))
+        row = await _part(request).locks.unlock(subject_of(request), request.match_info["id"],
+                                                str(body.get("reason", "")))
     except Denied as exc:
         raise _reject(request, 403, "forbidden", str(exc)) from None
     except LookupError as exc:
