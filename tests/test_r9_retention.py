@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 import shutil
+import time
 
 import aiohttp
 import pytest
@@ -104,3 +106,17 @@ async def test_r9_short_storage_alerts_and_refuses_low_priority_camera_not_foota
         async with http.get(f"http://127.0.0.1:{gw.http_port}/api/recordings/status") as r:
             status = await r.json()
     assert status["storage"]["state"] == "short" and "hi" in status["recording"]
+
+
+def test_recording_schedules_parse_and_span_midnight() -> None:
+    from gateway.recording.config import RecordingConfig
+    from gateway.recording.recorder import Recorder
+
+    with pytest.raises(ConfigError, match=r"recording\.schedules: expected 'camera=HH:MM-HH:MM'"):
+        Config({"recording": {"schedules": ["cam-1=8-20"]}}, env={})
+    cfg = RecordingConfig(cameras=["all"], schedules=["day=08:00-20:00", "night=22:00-06:00"])
+    rec = Recorder(None, cfg, Path("."), None)  # type: ignore[arg-type] - only the schedule is used
+    at = lambda hh, mm: time.mktime((2026, 11, 23, hh, mm, 0, 0, 0, -1))  # noqa: E731 - local time
+    assert rec.scheduled("day", at(8, 0)) and not rec.scheduled("day", at(20, 0)) and not rec.scheduled("day", at(3, 0))
+    assert rec.scheduled("night", at(23, 59)) and rec.scheduled("night", at(5, 59)) and not rec.scheduled("night", at(12, 0))
+    assert rec.scheduled("anything-else", at(12, 0)) and cfg.records("anything-else")

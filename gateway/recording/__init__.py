@@ -72,11 +72,7 @@ class RecordingPart:
 def setup(gw: Gateway) -> None:
     from .web import add_routes
 
-    try:
-        cfg = gw.config.get(RecordingConfig)
-    except KeyError:  # the Config was built before this section was known, so it cannot hold one
-        cfg = RecordingConfig()
-    part = RecordingPart(gw, cfg)
+    part = RecordingPart(gw, gw.config.get(RecordingConfig))
     gw.recordings = part.recordings
     gw.on_start.append(part.start)
     gw.on_stop.append(part.stop)

@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 import sys
 
-from . import config as _config  # noqa: F401 - registers the [recording] section before any Config is built
 from .manifest import VerificationError, load_public, verify
 
 
