@@ -15,7 +15,7 @@ from gateway.cli import main as vsgw
 from gateway.policy import Decision
 from gateway.recording.web import PART
 from tests.conftest import auth
-from tests.test_recording_support import ListAudit, add_segment, encode, gray_pictures
+from tests.test_recording_support import AllowAll, ListAudit, add_segment, encode, gray_pictures
 
 
 async def _recorded(gw, camera: str = "cam-e", segments: int = 3):  # noqa: ANN001, ANN202
@@ -61,7 +61,7 @@ def _flip(path: Path, offset: int) -> None:
 
 async def test_r10_export_verifies_and_any_flipped_byte_fails(make_gateway, tmp_path, capsys) -> None:  # noqa: ANN001
     gw = await make_gateway()
-    gw.audit = ListAudit()
+    gw.audit, gw.policy = ListAudit(), AllowAll()
     rows = await _recorded(gw)
     base = f"http://127.0.0.1:{gw.http_port}"
     async with aiohttp.ClientSession(headers=auth()) as http:
@@ -106,6 +106,7 @@ async def test_r10_export_verifies_and_any_flipped_byte_fails(make_gateway, tmp_
 
 async def test_r10_export_of_an_altered_segment_fails(make_gateway) -> None:  # noqa: ANN001
     gw = await make_gateway()
+    gw.policy = AllowAll()
     rows = await _recorded(gw, segments=2)
     part = gw.app[PART]
     _flip(part.root / rows[1].path, 4000)

@@ -21,7 +21,7 @@ from gateway.recording.locks import Denied
 from gateway.recording.redact import Redactor
 from gateway.recording.web import PART
 from tests.conftest import auth
-from tests.test_recording_support import add_segment, encode
+from tests.test_recording_support import AllowAll, add_segment, encode
 
 
 def _face() -> tuple[np.ndarray, tuple[int, int, int, int]]:
@@ -70,6 +70,7 @@ def test_r14_boxes_are_carried_and_kept_one_round_when_a_detection_misses() -> N
 async def test_r14_public_release_export_is_blurred_signed_and_needs_review(make_gateway, tmp_path) -> None:  # noqa: ANN001
     img, box = _face()
     gw = await make_gateway(recording={"redact_every": 4})
+    gw.policy = AllowAll()
     part = gw.app[PART]
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
     rows = [await add_segment(gw, "cam-f", start, encode([img] * 20))]
