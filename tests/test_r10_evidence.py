@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 import json
+import os
 from pathlib import Path
+import sys
 
 import aiohttp
 import av
@@ -22,7 +24,8 @@ async def _recorded(gw, camera: str = "cam-e", segments: int = 3):  # noqa: ANN0
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
     rows, prev = [], None
     for i in range(segments):
-        row = await add_segment(gw, camera, start + timedelta(seconds=2 * i), encode(gray_pictures(50)), prev)
+        pictures = gray_pictures(50 + i)[i:]  # each segment's pictures differ, as a camera's do
+        row = await add_segment(gw, camera, start + timedelta(seconds=2 * i), encode(pictures), prev)
         rows.append(row)
         prev = row.hash
     return rows
@@ -155,3 +158,44 @@ async def test_r10_evidence_lock_and_unlock_go_to_the_audit_trail(db_url, make_g
             assert [lk["released_at"] is not None for lk in (await r.json())["locks"]] == [True]
     assert gw.audit.actions() == [("recording.lock", "allow"), ("recording.unlock", "allow")]
     assert gw.audit.records[0]["request_id"] == lock["id"] and gw.audit.records[0]["reason"] == "case 88"
+
+
+async def test_r10_chain_check_finds_an_altered_and_a_hidden_segment(db_url, make_gateway) -> None:  # noqa: ANN001
+    gw = await make_gateway(storage={"url": db_url})
+    rows = await _recorded(gw, "cam-c", segments=3)
+    part = gw.app[PART]
+    url = f"http://127.0.0.1:{gw.http_port}/api/recordings/cam-c/verify"
+    q = {"start": (rows[0].start - timedelta(seconds=1)).isoformat(), "end": datetime.now(UTC).isoformat()}
+    async with aiohttp.ClientSession(headers=auth()) as http:
+        async with http.get(url, params=q) as r:
+            report = await r.json()
+            assert report["ok"] and report["files_checked"] == 3
+        _flip(part.root / rows[1].path, 1000)
+        async with http.get(url, params=q) as r:
+            report = await r.json()
+            assert not report["ok"] and [p["problem"] for p in report["problems"]] == ["altered"]
+        from gateway.recording.index import SegmentRow
+
+        async with gw.db.session() as s:  # someone hides the middle segment by removing its index row
+            await s.delete(await s.get(SegmentRow, rows[1].id))
+        async with http.get(url, params=q) as r:
+            report = await r.json()
+    assert not report["ok"] and [p["problem"] for p in report["problems"]] == ["chain"], report
+    assert gw.metrics.value("vsgw_recording_integrity_failures_total") == 2
+
+
+async def test_r10_cli_export_shows_progress_downloads_and_verifies(make_gateway, tmp_path) -> None:  # noqa: ANN001
+    gw = await make_gateway()
+    gw.policy = AllowAll()
+    rows = await _recorded(gw, segments=2)
+    from tests.conftest import TOKEN
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway", "evidence", "export", "cam-e", "--start", rows[0].start.isoformat(),
+        "--end", rows[-1].end.isoformat(), "--reason", "court order 17", "--url", f"http://127.0.0.1:{gw.http_port}",
+        "--out", str(tmp_path / "out"), env={**os.environ, "VSGW_TOKEN": TOKEN},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    assert "100.0%" in err.decode() and out.decode().startswith("OK:")
+    assert len(list((tmp_path / "out").glob("*.mp4"))) == 1 and len(list((tmp_path / "out").glob("*.json"))) == 1

@@ -26,6 +26,7 @@ from .index import ExportRow, SegmentRow, iso, now, utc
 from .locks import Denied, authorize_manage
 from .manifest import write_manifest
 from .playback import iter_range, picture_size
+from .recorder import safe_name
 from .redact import Redactor
 from .segments import AV_CODEC, TIME_BASE, hash_file
 
@@ -140,7 +141,7 @@ class Exports:
         await self._update(row.id, status="running")
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
-            out = self.dir / f"{row.camera}-{row.start:%Y%m%dT%H%M%SZ}-{row.id[:8]}.mp4"
+            out = self.dir / f"{safe_name(row.camera)}-{row.start:%Y%m%dT%H%M%SZ}-{row.id[:8]}.mp4"
             redactor = Redactor(self.redact_every) if row.mode == "public" else None
             frames = await asyncio.to_thread(build, self.recordings.root, segments, utc(row.start).timestamp(),
                                              utc(row.end).timestamp(), out, progress, redactor)

@@ -17,7 +17,8 @@ from gateway.policy import Action
 
 from .export import export_json
 from .index import SegmentRow, iso, now, parse_time
-from .locks import Denied, lock_json
+from .integrity import verify_chain
+from .locks import Denied, authorize_manage, lock_json
 from .manifest import SUFFIX, fingerprint, public_pem
 from .playback import StreamMuxer
 from .retention import RetentionRefused
@@ -141,6 +142,18 @@ async def segments(request: web.Request) -> web.Response:
     return json_response({"camera": cid, "segments": [
         {"start": iso(r.start), "end": iso(r.end), "size": r.size, "frames": r.frames, "sha256": r.hash,
          "prev_sha256": r.prev_hash, "status": r.status, "note": r.note} for r in rows]})
+
+
+async def verify(request: web.Request) -> web.Response:
+    """Re-hash the kept files and walk the hash chain (R10); auditors and managers only."""
+    gw = gateway_of(request)
+    cid = request.match_info["cid"]
+    start, end = _span(request, dict(request.query), default_hours=24)
+    try:
+        await authorize_manage(gw, subject_of(request), cid, "recording.verify")
+    except Denied as exc:
+        raise _reject(request, 403, "forbidden", str(exc)) from None
+    return json_response(await verify_chain(gw, _part(request).root, cid, start, end))
 
 
 async def delete(request: web.Request) -> web.Response:
@@ -304,6 +317,8 @@ def add_routes(gw: Gateway, part: RecordingPart) -> None:
           query={**TIME_Q, "speed": {"type": "number"}, "format": {"type": "string", "enum": ["mp4", "ts"]}})
     route("GET", "/api/recordings/{cid}/segments", segments, summary="Segments and their hash chain", tag=tag,
           response=obj, query=TIME_Q)
+    route("GET", "/api/recordings/{cid}/verify", verify, summary="Check file hashes and the hash chain (R10)",
+          tag=tag, response=obj, query=TIME_Q)
     route("DELETE", "/api/recordings/{cid}", delete, tag=tag, response=obj, query=TIME_Q,
           summary="Delete footage outside retention (refused inside the 30-day period and under locks)")
     route("POST", "/api/recordings/{cid}/locks", create_lock, summary="Lock a range as evidence", tag=tag,
