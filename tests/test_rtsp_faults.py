@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import Callable, Iterator
 import contextlib
 import logging
+import signal
 import socket
 import time
 
@@ -165,3 +166,21 @@ async def test_bad_rtsp_urls_do_not_stop_the_other_cameras(make_gateway, caplog)
     assert WRONG not in await public_texts(gw) + caplog.text
     bad.close()
     good.close()
+
+
+async def test_r15_camera_that_hangs_silently_is_declared_lost_after_the_read_timeout(make_gateway) -> None:  # noqa: ANN001
+    with RtspServer() as srv:
+        gw = await make_gateway(cameras=[rtsp("cam", srv.url("/h264"))], rtsp={"probe_interval": 0, "read_timeout": 1.0})
+        reader = gw.hub.subscribe("cam")
+        assert (await asyncio.wait_for(reader.get(), 15)).keyframe
+        channel = gw.registry.channels["cam"]
+        srv.proc.send_signal(signal.SIGSTOP)  # frozen: the TCP connection stays open, nothing arrives
+        try:
+            frozen = time.monotonic()
+            await eventually(lambda: not channel.online, "the silent camera to be declared offline", timeout=10)
+            assert time.monotonic() - frozen < 6
+            assert gw.hub.streams["cam"].last_error == f"StreamLost: no data from 127.0.0.1:{srv.port} for 1 s"
+        finally:
+            srv.proc.send_signal(signal.SIGCONT)
+        await eventually(lambda: channel.online, "the camera to come back after it thaws")
+        reader.close()

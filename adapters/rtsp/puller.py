@@ -96,13 +96,13 @@ class Puller:
             container = av.open(self.target.with_credentials(), options=options,
                                 timeout=(self._open_timeout, self._read_timeout))
         except Exception as exc:  # noqa: BLE001 - FFmpeg/OSError mapped; anything else still reported
-            self._post(_classify(exc, self.target, opening=True))
+            self._post(_classify(exc, self.target, opening=True, timeout=self._open_timeout))
             return
         try:
             self._post(self._demux(container))
         except Exception as exc:  # noqa: BLE001 - never leave the loop waiting on a dead thread
             if not self._stop.is_set():
-                self._post(_classify(exc, self.target, opening=False))
+                self._post(_classify(exc, self.target, opening=False, timeout=self._read_timeout))
         finally:
             container.close()
 
@@ -169,7 +169,7 @@ def _annexb(data: bytes) -> bytes:
     return join_annexb(out)
 
 
-def _classify(exc: BaseException, target: Target, *, opening: bool) -> RtspError:
+def _classify(exc: BaseException, target: Target, *, opening: bool, timeout: float) -> RtspError:
     """FFmpeg's failure as a typed error; uses only ``strerror`` (``str(exc)`` holds the URL)."""
     errno = getattr(exc, "errno", None)
     why = (getattr(exc, "strerror", None) or type(exc).__name__).lower()
@@ -179,6 +179,10 @@ def _classify(exc: BaseException, target: Target, *, opening: bool) -> RtspError
         return NotFound(f"404 Not Found: no stream at {target.path.partition('?')[0]} on {target.netloc}")
     if isinstance(exc, ConnectionRefusedError) or errno == 111:
         return CannotConnect(f"cannot connect to {target.netloc}: connection refused")
+    if isinstance(exc, (av.error.ExitError, TimeoutError)) or errno == 110:  # our interrupt: a silent camera
+        if opening:
+            return CannotConnect(f"cannot connect to {target.netloc}: no answer within {timeout:g} s")
+        return StreamLost(f"no data from {target.netloc} for {timeout:g} s")
     if opening:
         return CannotConnect(f"cannot open the stream from {target.netloc}: {why}")
     if isinstance(exc, av.error.EOFError) or "end of file" in why:
