@@ -1,0 +1,1 @@
+"""GB/T 28181 device access: SIP signalling, MANSCDP, PS/RTP media (R1)."""

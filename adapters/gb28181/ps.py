@@ -1,0 +1,351 @@
+"""MPEG-PS (ISO/IEC 13818-1 program stream) as GB/T 28181 devices push it (R1).
+
+:class:`PsDemuxer` is incremental: it takes the live byte stream in arbitrary chunks (one RTP
+payload at a time) and returns the access units it completed, without threads or PyAV (PyAV's
+demuxer cannot resume after a short read, see notes/python-stack.md). One access unit is one
+PTS; it may span many PES packets, and it is emitted when the next one begins. Garbage is
+skipped by scanning for the next system start code (``00 00 01`` then a byte >= 0xB9, which
+never occurs inside a NAL unit) and counted in ``errors``.
+
+:func:`mux_ps` writes the GB/T 28181 form (pack header, and on keyframes system header and
+PSM, then PES packets) for the device simulator and the tests.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+import struct
+
+from gateway.media import H264, H265, AccessUnit
+from gateway.media.nal import ParamTracker, join_annexb, split_annexb
+
+PACK, END, SYSTEM, PSM = 0xBA, 0xB9, 0xBB, 0xBC
+VIDEO_ID, AUDIO_ID = 0xE0, 0xC0
+STREAM_TYPES = {0x1B: H264, 0x24: H265}  # video stream types we carry; 0x90 G.711A is audio
+CODEC_TYPES = {H264: 0x1B, H265: 0x24}
+PES_MAX_PAYLOAD = 65_400
+MAX_BUFFER = 4 * 1024 * 1024  # bytes held waiting for the end of one packet before giving up
+MAX_UNIT = 8 * 1024 * 1024  # one access unit larger than this is garbage
+_START = b"\x00\x00\x01"
+_WRAP = 1 << 33
+
+
+def _read_ts(b: bytes | bytearray, i: int) -> int:
+    return (((b[i] >> 1) & 7) << 30) | (b[i + 1] << 22) | ((b[i + 2] >> 1) << 15) | (b[i + 3] << 7) | (b[i + 4] >> 1)
+
+
+def guess_codec(nals: list[bytes]) -> str | None:
+    """H.264 or H.265 from parameter-set NAL headers, for streams without a PSM."""
+    for nal in nals:
+        if len(nal) > 1 and nal[0] in (0x40, 0x42, 0x44) and nal[1] == 0x01:
+            return H265
+        if nal[0] & 0x9F in (0x07, 0x08):  # forbidden bit 0, H.264 SPS/PPS
+            return H264
+    return None
+
+
+class PsDemuxer:
+    """Live PS byte stream in, access units (with parameter sets) out. Never raises on input."""
+
+    def __init__(self, codec_hint: str | None = None) -> None:
+        self._buf = bytearray()
+        self._scan = 0  # where the search for the end of a length-0 PES resumes
+        self._synced = True
+        self._codec: str | None = None  # from the PSM
+        self._hint = codec_hint
+        self._tracker: ParamTracker | None = None
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._pts: int | None = None
+        self._dts = 0
+        self._damaged = False
+        self._last_raw: int | None = None
+        self._wrap = 0
+        self.errors = 0  # resyncs over garbage, malformed headers, overlong packets
+        self.dropped = 0  # units dropped: damaged, undecodable (no parameter sets yet), unsupported
+        self.audio_bytes = 0
+        self.units = 0
+        self.psm_seen = False
+
+    @property
+    def codec(self) -> str | None:
+        return self._tracker.codec if self._tracker else self._codec
+
+    def discontinuity(self) -> None:
+        """Bytes were lost (RTP gap, reconnect): drop partial data and resync."""
+        if self._buf or self._chunks:
+            self._damaged = bool(self._chunks)
+            self._buf.clear()
+            self._scan = 0
+
+    def flush(self) -> list[AccessUnit]:
+        """The unit in progress, at the end of a stream (an end code closes a length-0 PES)."""
+        out = self.feed(b"\x00\x00\x01\xb9")
+        self._finish(out)
+        self._pts = None
+        return out
+
+    # -- parsing -----------------------------------------------------------------
+    def feed(self, data: bytes | bytearray | memoryview) -> list[AccessUnit]:
+        out: list[AccessUnit] = []
+        buf = self._buf
+        buf += data
+        pos = 0
+        n = len(buf)
+        while n - pos >= 4:
+            if buf[pos] or buf[pos + 1] or buf[pos + 2] != 1 or buf[pos + 3] < END:
+                pos = self._resync(pos)
+                continue
+            sid = buf[pos + 3]
+            if sid == PACK:
+                if n - pos < 5:
+                    break
+                b4 = buf[pos + 4]
+                if b4 & 0xC0 == 0x40:  # MPEG-2
+                    if n - pos < 14:
+                        break
+                    size = 14 + (buf[pos + 13] & 7)
+                elif b4 & 0xF0 == 0x20:  # MPEG-1
+                    size = 12
+                else:
+                    pos = self._bad(pos)
+                    continue
+                if n - pos < size:
+                    break
+                pos += size
+                self._synced = True
+                continue
+            if sid == END:
+                pos += 4
+                continue
+            if n - pos < 6:
+                break
+            length = (buf[pos + 4] << 8) | buf[pos + 5]
+            if length == 0 and VIDEO_ID <= sid <= 0xEF:
+                end = self._unbounded_end(pos, n)
+                if end < 0:
+                    if n - pos > MAX_BUFFER:
+                        pos = self._bad(pos)
+                        continue
+                    break
+            else:
+                end = pos + 6 + length
+                if end > n:
+                    break
+            self._scan = 0
+            if VIDEO_ID <= sid <= 0xEF:
+                if not self._video(buf, pos, end, out):
+                    pos = self._bad(pos)
+                    continue
+            elif sid == PSM:
+                self._psm(bytes(buf[pos:end]))
+            elif AUDIO_ID <= sid <= 0xDF:
+                self.audio_bytes += end - pos
+            self._synced = True
+            pos = end
+        if pos:
+            del buf[:pos]
+            if self._scan:
+                self._scan = max(0, self._scan - pos)
+        return out
+
+    def _resync(self, pos: int) -> int:
+        """Skip to the next system start code; keep a possible partial one at the tail."""
+        if self._synced:
+            self._synced = False
+            self.errors += 1
+            self._damaged = bool(self._chunks)
+        buf = self._buf
+        i = buf.find(_START, pos + 1)
+        while i >= 0 and i + 3 < len(buf) and buf[i + 3] < END:
+            i = buf.find(_START, i + 1)
+        if i < 0:
+            return max(pos + 1, len(buf) - 2)
+        return i
+
+    def _bad(self, pos: int) -> int:
+        self._synced = True  # so _resync counts this one
+        return self._resync(pos)
+
+    def _unbounded_end(self, pos: int, n: int) -> int:
+        """End of a PES with length 0: the next system start code (NAL data cannot hold one)."""
+        buf = self._buf
+        i = buf.find(_START, max(pos + 9, self._scan))
+        while i >= 0:
+            if i + 3 >= n:
+                self._scan = i
+                return -1
+            if buf[i + 3] >= END:
+                return i
+            i = buf.find(_START, i + 3)
+        self._scan = max(pos + 9, n - 3)
+        return -1
+
+    def _psm(self, pkt: bytes) -> None:
+        try:
+            info_len = (pkt[8] << 8) | pkt[9]
+            i = 10 + info_len
+            map_len = (pkt[i] << 8) | pkt[i + 1]
+            i += 2
+            stop = min(i + map_len, len(pkt))
+            while i + 4 <= stop:
+                stype, esid, es_info = pkt[i], pkt[i + 1], (pkt[i + 2] << 8) | pkt[i + 3]
+                if VIDEO_ID <= esid <= 0xEF:
+                    self._codec = STREAM_TYPES.get(stype, f"0x{stype:02x}")
+                    self.psm_seen = True
+                i += 4 + es_info
+        except IndexError:
+            self.errors += 1
+
+    def _video(self, buf: bytearray, pos: int, end: int, out: list[AccessUnit]) -> bool:
+        header = _pes_header(buf, pos, end)
+        if header is None:
+            return False
+        start, raw_pts, raw_dts = header
+        if raw_pts is not None:
+            pts = self._unwrap(raw_pts)
+            dts = pts if raw_dts is None else pts - ((raw_pts - raw_dts) % _WRAP)
+            if pts != self._pts:
+                self._finish(out)
+                self._pts, self._dts = pts, dts
+        elif self._pts is None:
+            self.dropped += 1  # continuation of a unit whose start we never saw
+            return True
+        if start < end:
+            self._chunks.append(bytes(buf[start:end]))
+            self._size += end - start
+            if self._size > MAX_UNIT:
+                self._chunks, self._size, self._pts = [], 0, None
+                self.errors += 1
+        return True
+
+    def _unwrap(self, raw: int) -> int:
+        last = self._last_raw
+        if last is not None and last - raw > _WRAP // 2:
+            self._wrap += _WRAP
+        self._last_raw = raw
+        return raw + self._wrap
+
+    # -- access units ------------------------------------------------------------
+    def _finish(self, out: list[AccessUnit]) -> None:
+        chunks = self._chunks
+        if not chunks:
+            self._damaged = False
+            return
+        self._chunks, self._size = [], 0
+        if self._damaged:
+            self._damaged = False
+            self.dropped += 1
+            return
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        nals = split_annexb(data)
+        if not nals:
+            self.dropped += 1
+            return
+        tracker = self._tracker
+        if tracker is None:
+            codec = self._codec or self._hint or guess_codec(nals)
+            if codec not in (H264, H265):
+                self.dropped += 1
+                return
+            tracker = self._tracker = ParamTracker(codec)
+        elif self._codec in (H264, H265) and self._codec != tracker.codec:
+            tracker = self._tracker = ParamTracker(self._codec)
+        key, has_params = tracker.observe(nals)
+        if not tracker.complete():
+            self.dropped += 1
+            return
+        params = tracker.params
+        if key and not has_params:
+            data = join_annexb(params) + data
+        self.units += 1
+        out.append(AccessUnit(tracker.codec, self._pts or 0, self._dts, key, data, params))
+
+
+def _pes_header(b: bytearray, pos: int, end: int) -> tuple[int, int | None, int | None] | None:
+    """(payload start, PTS, DTS) of an MPEG-2 or MPEG-1 PES header; None if malformed."""
+    if end - pos < 9:
+        return None
+    if b[pos + 6] & 0xC0 == 0x80:  # MPEG-2
+        flags = b[pos + 7] >> 6
+        start = pos + 9 + b[pos + 8]
+        if start > end or (flags & 2 and start < pos + 14) or (flags == 3 and start < pos + 19):
+            return None
+        if flags & 2:
+            return start, _read_ts(b, pos + 9), _read_ts(b, pos + 14) if flags == 3 else None
+        return start, None, None
+    i = pos + 6  # MPEG-1: stuffing, optional STD buffer, then the timestamps
+    while i < end and b[i] == 0xFF and i < pos + 22:
+        i += 1
+    if i + 2 <= end and b[i] & 0xC0 == 0x40:
+        i += 2
+    if i >= end:
+        return None
+    kind = b[i] & 0xF0
+    if kind == 0x20 and i + 5 <= end:
+        return i + 5, _read_ts(b, i), None
+    if kind == 0x30 and i + 10 <= end:
+        return i + 10, _read_ts(b, i), _read_ts(b, i + 5)
+    if b[i] == 0x0F:
+        return i + 1, None, None
+    return None
+
+
+# -- muxer -------------------------------------------------------------------------
+def _ts(prefix: int, t: int) -> bytes:
+    t &= _WRAP - 1
+    return bytes((
+        (prefix << 4) | ((t >> 29) & 0x0E) | 1, (t >> 22) & 0xFF,
+        ((t >> 14) & 0xFE) | 1, (t >> 7) & 0xFF, ((t << 1) & 0xFE) | 1,
+    ))
+
+
+def pack_header(scr: int, mux_rate: int = 50_000) -> bytes:
+    """MPEG-2 pack header (14 bytes, no stuffing); ``scr`` in 90 kHz ticks."""
+    scr &= _WRAP - 1
+    return b"\x00\x00\x01\xba" + bytes((
+        0x44 | ((scr >> 27) & 0x38) | ((scr >> 28) & 0x03), (scr >> 20) & 0xFF,
+        ((scr >> 12) & 0xF8) | 0x04 | ((scr >> 13) & 0x03), (scr >> 5) & 0xFF,
+        ((scr << 3) & 0xF8) | 0x04, 0x01,
+        (mux_rate >> 14) & 0xFF, (mux_rate >> 6) & 0xFF, ((mux_rate << 2) & 0xFC) | 0x03, 0xF8,
+    ))
+
+
+def _crc32_mpeg(data: bytes) -> int:
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte << 24
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x04C11DB7 if crc & 0x80000000 else crc << 1) & 0xFFFFFFFF
+    return crc
+
+
+@lru_cache(maxsize=4)
+def system_and_psm(codec: str) -> bytes:
+    """System header and PSM for one video stream (E0) plus one G.711A audio stream (C0)."""
+    streams = bytes((VIDEO_ID, 0xE4, 0x00, AUDIO_ID, 0xC0, 0x20))  # P-STD bounds: 1 MiB video, 4 KiB audio
+    body = bytes((0x81, 0x86, 0xA1, 0x04, 0xE1, 0x7F)) + streams  # rate bound 50000, 1 audio, 1 video
+    system = b"\x00\x00\x01\xbb" + struct.pack("!H", len(body)) + body
+    es_map = bytes((CODEC_TYPES[codec], VIDEO_ID, 0, 0, 0x90, AUDIO_ID, 0, 0))
+    psm = b"\x00\x00\x01\xbc" + struct.pack("!H", 6 + len(es_map) + 4) + b"\xe0\xff\x00\x00"
+    psm += struct.pack("!H", len(es_map)) + es_map
+    return system + psm + struct.pack("!I", _crc32_mpeg(psm))
+
+
+def mux_ps(unit: AccessUnit, scr: int) -> bytes:
+    """One access unit as a GB/T 28181 PS pack: pack header, [system header + PSM], PES packets."""
+    parts = [pack_header(scr)]
+    if unit.keyframe:
+        parts.append(system_and_psm(unit.codec))
+    data = unit.data
+    for off in range(0, len(data), PES_MAX_PAYLOAD):
+        payload = data[off:off + PES_MAX_PAYLOAD]
+        if off == 0 and unit.dts != unit.pts:
+            header = b"\x80\xc0\x0a" + _ts(3, unit.pts) + _ts(1, unit.dts)
+        elif off == 0:
+            header = b"\x80\x80\x05" + _ts(2, unit.pts)
+        else:
+            header = b"\x80\x00\x00"
+        parts.append(b"\x00\x00\x01\xe0" + struct.pack("!H", len(header) + len(payload)) + header)
+        parts.append(payload)
+    return b"".join(parts)
