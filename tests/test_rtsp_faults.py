@@ -16,7 +16,9 @@ import time
 import aiohttp
 import pytest
 
-from adapters.rtsp import RtspAdapter, RtspConfig, UnsupportedCodec
+from adapters.rtsp import RtspAdapter, RtspConfig, RtspError, UnsupportedCodec
+from adapters.rtsp.describe import describe
+from adapters.rtsp.target import parse_target
 from gateway.config import CameraConfig
 from tests.conftest import auth, synthetic
 from tests.rtsp_server import RtspServer
@@ -118,6 +120,7 @@ async def test_r15_idle_cameras_are_probed_so_the_list_shows_real_state(make_gat
         assert ch["locked"].extra["error"] == "401 Unauthorized: check username/password"
         assert ch["jpeg"].extra["error"] == "codec mjpeg is not supported; H.264 or H.265 only"
         assert not gw.hub.streams, "probing pulls no media"
+        assert (ch["ok"].codec, ch["hevc"].codec) == ("h264", "h265")
         srv.stop()
         await eventually(lambda: not ch["ok"].online, "the probe to notice the camera is gone")
         assert ch["ok"].extra["error"] == f"cannot connect to 127.0.0.1:{srv.port}: connection refused"
@@ -184,3 +187,26 @@ async def test_r15_camera_that_hangs_silently_is_declared_lost_after_the_read_ti
             srv.proc.send_signal(signal.SIGCONT)
         await eventually(lambda: channel.online, "the camera to come back after it thaws")
         reader.close()
+
+
+async def test_a_port_that_does_not_speak_rtsp_gets_a_clear_error_from_probe_and_pull() -> None:
+    async def http_only(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1024)
+        writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        writer.close()
+
+    server = await asyncio.start_server(http_only, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    cam = CameraConfig(id="web", kind="rtsp", url=f"rtsp://admin:{WRONG}@127.0.0.1:{port}/live")
+    try:
+        with pytest.raises(RtspError, match=f"^127.0.0.1:{port} did not answer like an RTSP server$"):
+            await describe(parse_target(cam))
+        adapter = RtspAdapter([cam], RtspConfig(probe_interval=0, open_timeout=3))
+        with pytest.raises(RtspError) as err:
+            async with contextlib.aclosing(adapter.open("web")) as stream:
+                async for _ in stream:
+                    pass
+        assert str(err.value).startswith(f"cannot open the stream from 127.0.0.1:{port}: ") and WRONG not in str(err.value), str(err.value)
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -53,7 +53,7 @@ async def _describe(target: Target) -> Description:
         if status == 401 and target.username:
             challenge = headers.get("www-authenticate", "")
             status, headers, body = await _request(reader, writer, target, 2, _authorization(target, challenge))
-    except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+    except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
         raise RtspError(f"{target.netloc} did not answer like an RTSP server") from None
     finally:
         writer.close()

@@ -36,7 +36,6 @@ class Puller:
         self._stop = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.dropped = 0  # units dropped because the loop fell behind the camera
-        self.width = self.height = 0
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -114,7 +113,6 @@ class Puller:
         codec = FFMPEG_CODECS.get(name)
         if codec is None:
             return UnsupportedCodec(f"codec {name} is not supported; H.264 or H.265 only")
-        self.width, self.height = video.codec_context.width, video.codec_context.height
         params = ParamTracker(codec)
         extradata = video.codec_context.extradata or b""
         if extradata.startswith((b"\x00\x00\x01", b"\x00\x00\x00\x01")):
