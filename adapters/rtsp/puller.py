@@ -4,6 +4,8 @@ FFmpeg does RTSP/RTP, both transports, digest/basic auth, RTP reordering and dep
 its H.264/H.265 depacketisers emit Annex-B access units (length-prefixed data is converted
 anyway). ``av_read_frame`` blocks, so each open stream owns a thread; units reach the event loop
 through ``call_soon_threadsafe`` into a bounded queue that drops to the next keyframe when full.
+A unit is handed on when the next one starts (one frame of delay): FFmpeg's parser may split one
+picture into several packets, and the RTP timestamp is what joins them again.
 """
 
 from __future__ import annotations
@@ -64,11 +66,12 @@ class Puller:
                 self.dropped += 1
                 return
             self._need_key = False
-            if len(self._queue) >= self._max_queue:
-                self.dropped += len(self._queue) + 1
+            if len(self._queue) >= self._max_queue:  # the loop is starved: restart at a keyframe
+                self.dropped += len(self._queue)
                 self._queue.clear()
-                self._need_key = not item.keyframe
-                if self._need_key:
+                if not item.keyframe:
+                    self._need_key = True
+                    self.dropped += 1
                     return
         self._queue.append(item)
         if self._waiter is not None and not self._waiter.done():
