@@ -20,7 +20,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from adapters.base import Adapter, Channel, PtzCommand
 from gateway.egress.grpc.certs import write_dev_pki
 from gateway.media import AccessUnit
-from gateway.policy import Decision
+from gateway.policy import Decision, Subject
 from gateway.tools.pull import channel as client_channel, pull
 from proto.vsgw.v1 import vsgw_pb2 as pb
 from proto.vsgw.v1 import vsgw_pb2_grpc as rpc
@@ -65,7 +65,15 @@ async def gw(make_gateway, pki):  # noqa: ANN001, ANN201
         grpc={"enabled": True, "port": 0, "cert": str(pki["server.pem"]), "key": str(pki["server.key"]),
               "client_ca": str(pki["ca.pem"])},
     )
+    gateway.certificate_subject = platform_subject
     return gateway
+
+
+def platform_subject(cn: str) -> Subject | None:
+    """The hook the identity part fills: only the registered platform's certificate maps to a subject."""
+    if cn != CLIENT:
+        return None
+    return Subject(id=f"cert:{cn}", kind="client", name=cn, roles=frozenset({"platform"}), tier="police", clearance=5)
 
 
 def connect(gw, pki, cn: str | None = CLIENT, token: str | None = None, **options: object) -> grpc.aio.Channel:  # noqa: ANN001
@@ -102,7 +110,6 @@ async def test_r18_bad_token_and_unregistered_certificate_are_unauthenticated(gw
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await rpc.CameraServiceStub(ch).ListCameras(pb.ListCamerasRequest())
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    gw.certificate_subject = lambda cn: None if cn == "stranger" else gw.certificate_subject(cn)
     async with connect(gw, pki, cn="stranger") as ch:
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await rpc.CameraServiceStub(ch).ListCameras(pb.ListCamerasRequest())
@@ -163,11 +170,51 @@ async def test_slow_client_skips_to_keyframes_and_does_not_slow_a_fast_client(gw
         fast.cancel()
         readers = [r for r in gw.hub.streams["cam-2"].readers]
         skips = sum(r.skips for r in readers)
+        held = max(r.buffered_bytes for r in readers)
         slow.cancel()
+        deadline = loop.time() + 5
+        while gw.metrics.value("vsgw_grpc_reader_skips_total", stream="cam-2") < skips:
+            assert loop.time() < deadline, "the skips never reached the metrics"
+            await asyncio.sleep(0.02)
     steps = {b - a for a, b in zip(dts, dts[1:])}
     assert steps == {3600}, "the fast client received every picture"
     assert elapsed < 4.5, f"75 pictures at 25 fps took {elapsed:.1f} s"
     assert skips >= 1, "the stalled client skipped ahead instead of buffering without bound"
+    assert held <= 0.5 * 300_000 / 8 * 2, f"a reader held {held} bytes: more than its 0.5 s bound allows"
+
+
+async def test_playback_without_recordings_or_device_support_is_refused_clearly(gw, pki) -> None:  # noqa: ANN001
+    start = datetime(2026, 1, 2, tzinfo=UTC)
+    req = pb.PullPlaybackRequest(camera_id="cam-1")
+    req.start.FromDatetime(start)
+    req.end.FromDatetime(start.replace(hour=1))
+
+    async def refusal() -> grpc.aio.AioRpcError:
+        async with connect(gw, pki) as ch:
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                async for _ in rpc.StreamServiceStub(ch).PullPlayback(req):
+                    pass
+        return err.value
+
+    err = await refusal()  # the recording part holds nothing for cam-1, the synthetic device has no playback
+    assert err.code() == grpc.StatusCode.NOT_FOUND
+    assert "no recording of 'cam-1'" in err.details() and "synthetic channels have no playback" in err.details()
+    gw.recordings = None  # a gateway without the recording part
+    err = await refusal()
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION and "cannot play back" in err.details()
+
+
+async def test_r18_token_only_server_refuses_calls_without_a_token(make_gateway, pki) -> None:  # noqa: ANN001
+    gw = await make_gateway(cameras=[synthetic("cam-9")], grpc={
+        "enabled": True, "port": 0, "cert": str(pki["server.pem"]), "key": str(pki["server.key"]),
+        "require_client_cert": False})
+    async with connect(gw, pki, cn=None) as ch:  # TLS without a client certificate
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await rpc.CameraServiceStub(ch).ListCameras(pb.ListCamerasRequest())
+        assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED and "token" in err.value.details()
+    async with connect(gw, pki, cn=None, token=TOKEN) as ch:
+        assert [c.id for c in (await rpc.CameraServiceStub(ch).ListCameras(pb.ListCamerasRequest())).cameras] == ["cam-9"]
+    assert gw.metrics.value("vsgw_grpc_rejected_total", reason="unauthenticated") == 1
 
 
 async def test_ptz_calls_reach_the_adapter_and_cameras_without_ptz_refuse(gw, pki) -> None:  # noqa: ANN001

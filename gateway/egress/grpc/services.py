@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from gateway.app import Gateway
 
 MAX_PAGE = 1000
+CONTEXT = {"egress": "grpc", "can_mask": False}  # the platform gets coded video as is: no masking here
+QUIET = {**CONTEXT, "quiet": True}  # list filtering: the gate audits only the denials
 
 
 def _ts(seconds: float) -> Timestamp:
@@ -58,7 +60,7 @@ class Base:
         if not camera_id:
             await self._invalid(context, "camera_id: required")
         decision = await self.gw.policy.authorize(
-            subject, action, self.gw.camera_resource(camera_id), {"egress": "grpc", "can_mask": False}
+            subject, action, self.gw.camera_resource(camera_id), dict(CONTEXT)
         )
         channel = self.gw.registry.channels.get(camera_id)
         if channel is None:
@@ -101,7 +103,7 @@ class CameraService(Base, rpc.CameraServiceServicer):
             resource = self.gw.camera_resource(cid)
             if request.unit and resource.unit != request.unit:
                 continue
-            if not await self.gw.policy.authorize(subject, Action.LIST, resource, {"egress": "grpc", "quiet": True}):
+            if not await self.gw.policy.authorize(subject, Action.LIST, resource, dict(QUIET)):
                 continue
             if len(out) == size:
                 more = True
@@ -128,72 +130,94 @@ class CameraService(Base, rpc.CameraServiceServicer):
                 else:
                     continue
                 if await self.gw.policy.authorize(subject, Action.LIST, self.gw.camera_resource(cid),
-                                                  {"egress": "grpc", "quiet": True}):
+                                                  dict(QUIET)):
                     yield pb.CameraEvent(kind=kind, camera_id=cid, reason=reason, time=_ts(event.time))
 
 
 class StreamService(Base, rpc.StreamServiceServicer):
-    async def PullLive(self, request: pb.PullLiveRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[pb.MediaMessage]:
+    async def PullLive(self, request: pb.PullLiveRequest, context: grpc.aio.ServicerContext) -> None:
+        """One ``context.write`` at a time: a write completes only when the transport took the
+        message within the client's HTTP/2 window, so a slow client stalls here, its bounded hub
+        reader fills, and the reader skips to the next keyframe (R6/R17: memory stays bounded,
+        other clients never wait)."""
         subject, channel = await self._authorize(context, Action.PULL_STREAM, request.camera_id)
         if request.substream < 0:
             await self._invalid(context, f"substream: expected ≥ 0, got {request.substream}")
         if not channel.online:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"camera {channel.id!r} is offline")
-        reader = self.gw.hub.subscribe(channel.id, substream=request.substream, name=f"grpc:{subject.id}",
-                                       limits=self.gw.reader_limits)
         key = stream_key(channel.id, request.substream)
-        self.gw.metrics.inc("vsgw_grpc_pulls_total", stream=key)
-        sent_info = False
-        try:
-            while True:
-                try:
-                    unit = await reader.get()
-                except StreamClosed:
-                    return
-                if not sent_info:
-                    yield info_message(unit)
-                    sent_info = True
-                yield unit_message(unit)
-        finally:
-            if reader.skips:
-                self.gw.metrics.inc("vsgw_grpc_reader_skips_total", reader.skips, stream=key)
-            reader.close()
+        metrics = self.gw.metrics
+        metrics.inc("vsgw_grpc_pulls_total", stream=key)
+        with self.gw.hub.subscribe(channel.id, substream=request.substream, name=f"grpc:{subject.id}",
+                                   limits=self.gw.reader_limits) as reader:
+            counted = 0
 
-    async def PullPlayback(self, request: pb.PullPlaybackRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[pb.MediaMessage]:
+            def count_skips() -> None:  # as they happen, and once more when the call ends
+                nonlocal counted
+                if reader.skips != counted:
+                    metrics.inc("vsgw_grpc_reader_skips_total", reader.skips - counted, stream=key)
+                    counted = reader.skips
+
+            try:
+                unit = await reader.get()
+                await context.write(info_message(unit))
+                while True:
+                    await context.write(unit_message(unit))
+                    count_skips()
+                    unit = await reader.get()
+            except StreamClosed:
+                return
+            finally:
+                count_skips()
+
+    async def PullPlayback(self, request: pb.PullPlaybackRequest, context: grpc.aio.ServicerContext) -> None:
         _, channel = await self._authorize(context, Action.VIEW_PLAYBACK, request.camera_id)
         if not request.HasField("start") or not request.HasField("end"):
             await self._invalid(context, "start, end: both required")
-        start = request.start.ToDatetime(tzinfo=UTC)
-        end = request.end.ToDatetime(tzinfo=UTC)
+        try:
+            start, end = request.start.ToDatetime(tzinfo=UTC), request.end.ToDatetime(tzinfo=UTC)
+        except (ValueError, OverflowError):
+            await self._invalid(context, "start, end: outside the years 1…9999")
         speed = request.speed or 1.0
         if end <= start:
             await self._invalid(context, "end: must be after start")
         if not 0.25 <= speed <= 16:
             await self._invalid(context, f"speed: expected 0.25…16, got {speed:g}")
         units = await self._playback_source(context, channel, start, end, speed)
-        sent_info = False
-        async for unit in units:
-            if not sent_info:
-                yield info_message(unit)
-                sent_info = True
-            yield unit_message(unit)
+        first = True
+        try:
+            async for unit in units:
+                if first:
+                    await context.write(info_message(unit))
+                    first = False
+                await context.write(unit_message(unit))
+        except NotSupported as exc:  # a device that finds out only once asked
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"camera {channel.id!r} cannot play back: {exc}")
+        finally:
+            close = getattr(units, "aclose", None)
+            if close is not None:
+                await close()
 
     async def _playback_source(self, context: grpc.aio.ServicerContext, channel: Channel, start: datetime,
                                end: datetime, speed: float) -> AsyncIterator[AccessUnit]:
         """The gateway's own recordings first; otherwise the device's (GB/T 28181 playback)."""
+        missing = ""
         if self.gw.recordings is not None:
             try:
                 return await self.gw.recordings.open_playback(channel.id, start, end, speed)
             except LookupError:
-                pass
+                missing = f"this gateway holds no recording of {channel.id!r} in that range"
         try:
             return self.gw.registry.adapter_for(channel.id).open_playback(channel.id, start, end, speed)
         except NotSupported as exc:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"nothing recorded in that range, and {exc}")
+            if missing:
+                await context.abort(grpc.StatusCode.NOT_FOUND, f"{missing}, and the device cannot play back: {exc}")
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                                f"camera {channel.id!r}: this gateway records nothing and the device cannot play back: {exc}")
         raise AssertionError("unreachable")
 
     async def GetSnapshot(self, request: pb.GetSnapshotRequest, context: grpc.aio.ServicerContext) -> pb.Snapshot:
-        _, channel = await self._authorize(context, Action.VIEW_LIVE, request.camera_id)
+        _, channel = await self._authorize(context, Action.PULL_STREAM, request.camera_id)
         if not channel.online:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"camera {channel.id!r} is offline")
         stream = self.gw.hub.stream(channel.id)

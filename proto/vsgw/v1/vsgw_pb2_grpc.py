@@ -239,6 +239,10 @@ class StreamServiceServicer:
         """Live video: a StreamInfo first, then access units starting at the cached keyframe, so a
         decoder can start at once. A client that reads too slowly skips ahead to the next keyframe
         (StreamInfo is not repeated; the skip is visible as a gap in pts and in the gateway's metrics).
+        Slowness reaches the gateway through HTTP/2 flow control. grpc-core clients probe the
+        bandwidth-delay product by default and then keep enlarging their receive window, buffering
+        unread video in their own memory (seconds of it) instead of letting the gateway skip: a client
+        that may fall behind should set the channel option grpc.http2.bdp_probe = 0.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
