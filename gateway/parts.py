@@ -7,4 +7,5 @@ PARTS: list[str] = [
     "adapters.rtsp",
     "gateway.recording",
     "gateway.egress.grpc",
+    "gateway.egress.webrtc",
 ]

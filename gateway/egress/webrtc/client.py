@@ -1,0 +1,63 @@
+"""A WHEP client on aiortc (tests, benchmarks, troubleshooting): offers recvonly H.264 video and
+decodes what arrives, recording when each frame came."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+import aiohttp
+from aiortc.mediastreams import MediaStreamError
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
+
+
+@dataclass
+class WhepClient:
+    url: str  # http://host:port/api/whep/{camera}
+    token: str | None
+    pc: RTCPeerConnection = field(default_factory=lambda: RTCPeerConnection(RTCConfiguration(iceServers=[])))
+    location: str | None = None
+    frames: list[tuple[float, int, int]] = field(default_factory=list)  # (monotonic, width, height)
+    posted_at: float = 0.0
+    first_frame = None
+    _task: asyncio.Task | None = None
+
+    async def connect(self, session: aiohttp.ClientSession) -> aiohttp.ClientResponse:
+        transceiver = self.pc.addTransceiver("video", direction="recvonly")
+        transceiver.setCodecPreferences(
+            [c for c in RTCRtpReceiver.getCapabilities("video").codecs if c.mimeType == "video/H264"])
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        self.first_frame = asyncio.get_running_loop().create_future()
+
+        @self.pc.on("track")
+        def _track(track) -> None:  # noqa: ANN001
+            self._task = asyncio.ensure_future(self._consume(track))
+
+        headers = {"Content-Type": "application/sdp"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        self.posted_at = time.monotonic()
+        resp = await session.post(self.url, data=self.pc.localDescription.sdp, headers=headers)
+        if resp.status == 201:
+            self.location = resp.headers["Location"]
+            await self.pc.setRemoteDescription(RTCSessionDescription(await resp.text(), "answer"))
+        return resp
+
+    async def _consume(self, track) -> None:  # noqa: ANN001
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            self.frames.append((time.monotonic(), frame.width, frame.height))
+            if not self.first_frame.done():
+                self.first_frame.set_result(time.monotonic() - self.posted_at)
+
+    async def close(self, session: aiohttp.ClientSession | None = None) -> None:
+        if session is not None and self.location:
+            base = self.url.split("/api/")[0]
+            await session.delete(base + self.location, headers={"Authorization": f"Bearer {self.token}"})
+        if self._task is not None:
+            self._task.cancel()
+        await self.pc.close()

@@ -1,0 +1,258 @@
+"""One WHEP viewer: aiortc negotiated ICE and DTLS; this sends the shared RTP payloads.
+
+Per packet the viewer only writes a 12-byte header (its own sequence number, timestamp, SSRC and
+payload type), protects it with its DTLS-derived SRTP session and hands it to the ICE socket.
+RTCP from the browser (NACK, PLI/FIR, receiver reports) arrives here instead of aiortc's sender,
+and the sender reports (SR) are ours, so they describe what was really sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+import logging
+import random
+import struct
+import time
+
+from aiortc import RTCRtpSender
+from aiortc.rtp import (
+    RTCP_PSFB_FIR, RTCP_PSFB_PLI, RTCP_RTPFB_NACK, RtcpByePacket, RtcpPsfbPacket, RtcpRrPacket,
+    RtcpRtpfbPacket, RtcpSdesPacket, RtcpSenderInfo, RtcpSourceInfo, RtcpSrPacket,
+)
+
+from .config import WebRtcConfig
+from .packetize import Frame
+
+log = logging.getLogger(__name__)
+HEADER = struct.Struct("!BBHII")
+HISTORY = 512  # packets kept per viewer for NACK (≈ 2.5 s at 2 Mbit/s); payloads are shared
+NTP_EPOCH = 2208988800
+
+
+def ntp(t: float) -> int:
+    return int((t + NTP_EPOCH) * (1 << 32))
+
+
+class Viewer:
+    def __init__(self, session: str, sender: RTCRtpSender, cfg: WebRtcConfig,
+                 on_keyframe_request: Callable[[Viewer], None], on_ready: Callable[[Viewer], None],
+                 cname: str) -> None:
+        self.session = session
+        self.cfg = cfg
+        self._sender = sender
+        self._on_keyframe_request = on_keyframe_request
+        self._on_ready = on_ready
+        self._cname = cname.encode()
+        self.ssrc = sender._ssrc
+        self.pt = 0
+        self.seq = random.getrandbits(16)
+        self.ts_offset = 0  # live frames: rtp ts = pts + ts_offset
+        self.last_ts = random.getrandbits(31)
+        self.last_wallclock = 0.0
+        self.history: list[tuple[bytes, bytes] | None] = [None] * HISTORY
+        self.backlog: deque[tuple[Frame, int]] = deque()
+        self._backlog_bytes = 0
+        self._drainer: asyncio.Task[None] | None = None
+        self.need_key = True  # nothing is sent before a keyframe
+        self.ready = asyncio.Event()  # DTLS up, first packets may go
+        self.closed = False
+        self._protect = None
+        self._dtls = sender.transport
+        self.packets = self.octets = 0
+        self.frames = self.skips = self.nacks = self.retransmits = self.keyframe_requests = 0
+        self.rtt: float | None = None
+        self.fraction_lost = 0
+        self.started_at = time.monotonic()
+        self.replayed_at = 0.0
+        self.first_packet_at: float | None = None
+        self._adopt(sender)
+
+    # -- taking over aiortc's sender -------------------------------------------------------
+    def _adopt(self, sender: RTCRtpSender) -> None:
+        """aiortc starts ``_run_rtp``/``_run_rtcp`` from ``send()`` and routes RTCP to
+        ``_handle_rtcp_packet``; instance attributes take their place (aiortc 1.x)."""
+        sender._run_rtp = self._run_rtp  # type: ignore[method-assign]
+        sender._run_rtcp = self._run_rtcp  # type: ignore[method-assign]
+        sender._handle_rtcp_packet = self._handle_rtcp  # type: ignore[method-assign]
+
+    async def _run_rtp(self, codec) -> None:  # noqa: ANN001 - RTCRtpCodecParameters
+        started = self._sender._RTCRtpSender__rtp_started  # type: ignore[attr-defined]
+        exited = self._sender._RTCRtpSender__rtp_exited  # type: ignore[attr-defined]
+        started.set()
+        self.pt = codec.payloadType
+        self._protect = self._dtls._tx_srtp.protect
+        self.ready.set()
+        self._on_ready(self)
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self.closed = True
+            exited.set()
+
+    async def _run_rtcp(self) -> None:
+        started = self._sender._RTCRtpSender__rtcp_started  # type: ignore[attr-defined]
+        exited = self._sender._RTCRtpSender__rtcp_exited  # type: ignore[attr-defined]
+        started.set()
+        try:
+            while True:
+                await asyncio.sleep(0.5 + random.random() * 0.5)
+                if self.packets:
+                    await self._send_rtcp(bytes(self._sender_report()) + bytes(self._sdes()))
+        except asyncio.CancelledError:
+            await self._send_rtcp(bytes(RtcpByePacket(sources=[self.ssrc])))
+        finally:
+            exited.set()
+
+    def _sender_report(self) -> RtcpSrPacket:
+        """Maps RTP time to the camera's capture clock, so the page can measure latency."""
+        now = time.time()
+        rtp_now = (self.last_ts + int((now - self.last_wallclock) * 90000)) & 0xFFFFFFFF
+        info = RtcpSenderInfo(ntp_timestamp=ntp(now), rtp_timestamp=rtp_now,
+                              packet_count=self.packets & 0xFFFFFFFF, octet_count=self.octets & 0xFFFFFFFF)
+        return RtcpSrPacket(ssrc=self.ssrc, sender_info=info)
+
+    def _sdes(self) -> RtcpSdesPacket:
+        return RtcpSdesPacket(chunks=[RtcpSourceInfo(ssrc=self.ssrc, items=[(1, self._cname)])])
+
+    async def _send_rtcp(self, data: bytes) -> None:
+        try:
+            await self._dtls._send_rtp(data)
+        except ConnectionError:
+            pass
+
+    async def _handle_rtcp(self, packet) -> None:  # noqa: ANN001
+        if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
+            self.nacks += 1
+            for seq in packet.lost:
+                self._retransmit(seq)
+        elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+            self.keyframe_requests += 1
+            self._on_keyframe_request(self)
+        elif isinstance(packet, RtcpRrPacket):
+            for report in packet.reports:
+                if report.ssrc == self.ssrc:
+                    self.fraction_lost = report.fraction_lost
+                    if report.lsr:
+                        now = (ntp(time.time()) >> 16) & 0xFFFFFFFF
+                        self.rtt = max(0.0, ((now - report.lsr - report.dlsr) & 0xFFFFFFFF) / 65536)
+
+    # -- sending ---------------------------------------------------------------------------
+    def _send_frame(self, frame: Frame, ts: int) -> None:
+        protect, sendto, addr = self._protect, *self._socket()
+        if sendto is None:
+            return
+        seq, ssrc, pt, history, pack = self.seq, self.ssrc, self.pt, self.history, HEADER.pack
+        last = len(frame.payloads) - 1
+        for i, payload in enumerate(frame.payloads):
+            header = pack(0x80, pt | 0x80 if i == last else pt, seq, ts, ssrc)
+            history[seq % HISTORY] = (header, payload)
+            sendto(protect(header + payload), addr)
+            seq = (seq + 1) & 0xFFFF
+        self.seq = seq
+        self.packets += last + 1
+        self.octets += frame.size
+        self.frames += 1
+        self.last_ts = ts
+        self.last_wallclock = frame.wallclock
+        if self.first_packet_at is None:
+            self.first_packet_at = time.monotonic()
+
+    def _socket(self):  # noqa: ANN202
+        """The nominated ICE pair's socket (aioice), looked up per frame: ICE may renominate."""
+        pair = self._dtls.transport._connection._nominated.get(1)
+        if pair is None or pair.protocol.transport is None:
+            return None, None
+        return pair.protocol.transport.sendto, pair.remote_addr
+
+    def _retransmit(self, seq: int) -> None:
+        entry = self.history[seq % HISTORY]
+        sendto, addr = self._socket()
+        if entry is None or sendto is None or HEADER.unpack_from(entry[0])[2] != seq:
+            return
+        header, payload = entry
+        sendto(self._protect(header + payload), addr)
+        self.retransmits += 1
+
+    def write_buffer(self) -> int:
+        pair = self._dtls.transport._connection._nominated.get(1)
+        transport = pair.protocol.transport if pair is not None else None
+        return transport.get_write_buffer_size() if transport is not None else 0
+
+    # -- what the fan-out calls ------------------------------------------------------------
+    def start(self, gop: list[Frame]) -> None:
+        """Join (or restart after PLI) from the cached GOP: keyframe first, the rest replayed
+        quickly with timestamps 1 ms apart so the browser shows the live picture at once."""
+        if not gop or self.closed:
+            self.need_key = True
+            return
+        self._clear_backlog()
+        base = (self.last_ts + 3000) & 0xFFFFFFFF
+        step = self.cfg.burst_step
+        for i, frame in enumerate(gop):
+            self._enqueue(frame, (base + i * step) & 0xFFFFFFFF)
+        self.ts_offset = base + (len(gop) - 1) * step - gop[-1].pts
+        self.need_key = False
+        self._kick()
+
+    def push(self, frame: Frame) -> None:
+        """A live frame; never blocks. A viewer that cannot keep up skips to the next keyframe."""
+        if self.closed or self._protect is None:
+            return
+        if self.need_key:
+            if not frame.keyframe:
+                return
+            self.need_key = False
+            self.ts_offset = (self.last_ts + 3000 - frame.pts) if self.frames else (self.last_ts - frame.pts)
+        ts = (frame.pts + self.ts_offset) & 0xFFFFFFFF
+        if self.backlog or self.write_buffer() > self.cfg.viewer_queue_bytes // 4:
+            self._enqueue(frame, ts)
+            self._kick()
+        else:
+            self._send_frame(frame, ts)
+
+    def _enqueue(self, frame: Frame, ts: int) -> None:
+        if self._backlog_bytes + frame.size > self.cfg.viewer_queue_bytes and self.backlog:
+            self.skips += 1
+            self._clear_backlog()
+            if not frame.keyframe:
+                self.need_key = True
+                return
+        self.backlog.append((frame, ts))
+        self._backlog_bytes += frame.size
+
+    def _clear_backlog(self) -> None:
+        self.backlog.clear()
+        self._backlog_bytes = 0
+
+    def _kick(self) -> None:
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        """Sends the backlog a chunk per tick, so a burst never floods the viewer's socket."""
+        await self.ready.wait()
+        chunk, limit = self.cfg.burst_chunk_bytes, self.cfg.viewer_queue_bytes // 4
+        while self.backlog and not self.closed:
+            budget = chunk
+            while self.backlog and budget > 0 and self.write_buffer() <= limit:
+                frame, ts = self.backlog.popleft()
+                self._backlog_bytes -= frame.size
+                self._send_frame(frame, ts)
+                budget -= frame.size
+            if self.backlog:
+                await asyncio.sleep(self.cfg.burst_interval)
+
+    def close(self) -> None:
+        self.closed = True
+        self._clear_backlog()
+        if self._drainer is not None:
+            self._drainer.cancel()
+
+    def stats(self) -> dict:
+        return {"session": self.session, "frames": self.frames, "packets": self.packets, "bytes": self.octets,
+                "skips": self.skips, "nacks": self.nacks, "retransmits": self.retransmits,
+                "keyframe_requests": self.keyframe_requests, "rtt": self.rtt, "backlog_bytes": self._backlog_bytes}

@@ -1,0 +1,130 @@
+"""WHEP egress with an aiortc client (R1): auth, policy gate (R2), decoding, instant start, PLI."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+
+from gateway.egress.webrtc.whep import EGRESS
+from gateway.policy import Decision
+from tests.conftest import TOKEN, synthetic
+from gateway.egress.webrtc.client import WhepClient
+
+WEBRTC = {"host_addresses": ["127.0.0.1"]}
+
+
+def url(gw, cid: str) -> str:  # noqa: ANN001
+    return f"http://127.0.0.1:{gw.http_port}/api/whep/{cid}"
+
+
+async def test_r1_aiortc_client_decodes_h264_and_delete_ends_the_session(make_gateway) -> None:  # noqa: ANN001
+    gw = await make_gateway(cameras=[synthetic("c1")], webrtc=WEBRTC)
+    client = WhepClient(url(gw, "c1"), TOKEN)
+    async with aiohttp.ClientSession() as http:
+        resp = await client.connect(http)
+        assert resp.status == 201 and resp.content_type == "application/sdp"
+        assert "H264" in client.pc.remoteDescription.sdp and "VP8" not in client.pc.remoteDescription.sdp
+        await asyncio.wait_for(client.first_frame, 10)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while len(client.frames) < 20:
+            assert loop.time() < deadline, len(client.frames)
+            await asyncio.sleep(0.05)
+        assert {(w, h) for _, w, h in client.frames} == {(320, 240)}
+        egress = gw.app[EGRESS]
+        assert len(egress.sessions) == 1
+        await client.close(http)
+        assert not egress.sessions
+
+
+async def test_r18_whep_without_token_is_401_and_bad_offer_is_400(make_gateway) -> None:  # noqa: ANN001
+    gw = await make_gateway(cameras=[synthetic("c1")], webrtc=WEBRTC)
+    client = WhepClient(url(gw, "c1"), None)
+    async with aiohttp.ClientSession() as http:
+        resp = await client.connect(http)
+        assert resp.status == 401
+        await client.pc.close()
+        bad = await http.post(url(gw, "c1"), data="v=0\r\nnonsense", headers={
+            "Authorization": f"Bearer {TOKEN}", "Content-Type": "application/sdp"})
+        assert bad.status == 400 and (await bad.json())["error"] == "bad_offer"
+        missing = await http.post(url(gw, "nope"), data="v=0", headers={
+            "Authorization": f"Bearer {TOKEN}", "Content-Type": "application/sdp"})
+        assert missing.status == 404
+    assert gw.metrics.value("vsgw_webrtc_rejected_total", reason="offer") >= 1
+
+
+class DenyLive:
+    async def authorize(self, subject, action, resource, context=None):  # noqa: ANN001, ANN201
+        if action == "view_live":
+            assert context == {"egress": "webrtc", "can_mask": False}
+            return Decision(False, "clearance 9 below level of camera c1")
+        return Decision(True, "ok")
+
+
+async def test_r2_whep_refused_with_the_gate_reason(make_gateway) -> None:  # noqa: ANN001
+    gw = await make_gateway(cameras=[synthetic("c1")], webrtc=WEBRTC)
+    gw.policy = DenyLive()
+    client = WhepClient(url(gw, "c1"), TOKEN)
+    async with aiohttp.ClientSession() as http:
+        resp = await client.connect(http)
+        assert resp.status == 403
+        assert "clearance 9 below" in (await resp.json())["message"]
+    await client.pc.close()
+    assert not gw.hub.streams.get("c1") or not gw.hub.streams["c1"].readers
+
+
+async def test_r13_watermark_obligation_reaches_the_viewer(make_gateway) -> None:  # noqa: ANN001
+    class Watermark:
+        async def authorize(self, subject, action, resource, context=None):  # noqa: ANN001, ANN201
+            return Decision(True, "relative view-only grant", flags=frozenset({"watermark"}),
+                            obligations={"watermark": "亲属查看 grant-7"})
+
+    gw = await make_gateway(cameras=[synthetic("c1")], webrtc=WEBRTC)
+    gw.policy = Watermark()
+    client = WhepClient(url(gw, "c1"), TOKEN)
+    async with aiohttp.ClientSession() as http:
+        resp = await client.connect(http)
+        assert resp.status == 201
+        from urllib.parse import unquote
+
+        assert unquote(resp.headers["X-Vsgw-Watermark"]) == "亲属查看 grant-7"
+        await client.close(http)
+
+
+async def test_instant_start_mid_gop_first_frame_before_next_keyframe(make_gateway) -> None:  # noqa: ANN001
+    gw = await make_gateway(cameras=[synthetic("c1", gop=100)], webrtc=WEBRTC)  # GOP 4 s
+    reader = gw.hub.subscribe("c1", name="warm")
+    stream = gw.hub.streams["c1"]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while len(stream.gop) < 30:  # 1.2 s into the GOP
+        assert loop.time() < deadline
+        await asyncio.sleep(0.05)
+    client = WhepClient(url(gw, "c1"), TOKEN)
+    async with aiohttp.ClientSession() as http:
+        assert (await client.connect(http)).status == 201
+        first = await asyncio.wait_for(client.first_frame, 5)
+        gop_left = (100 - len(stream.gop)) / 25
+        assert first < 1.0 and first < gop_left, (first, gop_left)
+        await client.close(http)
+    reader.close()
+
+
+async def test_pli_reaches_request_keyframe(make_gateway) -> None:  # noqa: ANN001
+    gw = await make_gateway(cameras=[synthetic("c1", gop=100)], webrtc=WEBRTC)
+    adapter = gw.registry.adapter_for("c1")
+    client = WhepClient(url(gw, "c1"), TOKEN)
+    async with aiohttp.ClientSession() as http:
+        assert (await client.connect(http)).status == 201
+        await asyncio.wait_for(client.first_frame, 5)
+        before = adapter.keyframe_requests
+        receiver = client.pc.getTransceivers()[0].receiver
+        await receiver._send_rtcp_pli(receiver._RTCRtpReceiver__remote_streams and
+                                      next(iter(receiver._RTCRtpReceiver__remote_streams)))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        while adapter.keyframe_requests == before:
+            assert loop.time() < deadline, "PLI never reached request_keyframe"
+            await asyncio.sleep(0.02)
+        await client.close(http)
