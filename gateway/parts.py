@@ -3,6 +3,7 @@ may add routes (``gw.api``), adapters (``gw.add_adapter``) and start/stop hooks.
 
 PARTS: list[str] = [
     "gateway.http.web_core",
+    "catalog.web",
     "adapters.synthetic",
     "adapters.rtsp",
     "gateway.recording",

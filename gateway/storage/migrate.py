@@ -28,7 +28,7 @@ class Migration:
 MIGRATIONS: list[Migration] = []
 
 # Modules whose import registers migrations; parts append themselves here.
-MIGRATION_MODULES: list[str] = ["gateway.storage.core", "gateway.recording.index"]
+MIGRATION_MODULES: list[str, "catalog.models"] = ["gateway.storage.core", "gateway.recording.index"]
 
 _meta = MetaData()
 schema_versions = Table(

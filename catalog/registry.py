@@ -1,0 +1,403 @@
+"""The registry service (R4–R8): units, mandated sites, systems, cameras; filing, documents,
+decommission, channel binding; and the in-memory channel → policy Resource cache.
+
+Every write is validated and authorised (``Action.MANAGE`` on the owning unit) *before* its
+transaction opens, so a refused request changes nothing. Nothing is ever deleted (R8).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+import hashlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from gateway.policy import Action, Resource, Subject
+
+from . import schema
+from .models import DOC_KINDS, CameraRow, DocumentRow, SiteRow, SystemRow, UnitRow
+from .rules import CityRules
+from .schema import FieldError, Invalid
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
+log = logging.getLogger(__name__)
+ROWS = {"unit": UnitRow, "site": SiteRow, "system": SystemRow, "camera": CameraRow}
+CHECKS = {"unit": schema.unit, "site": schema.site, "system": schema.system, "camera": schema.camera}
+
+
+class NotFound(LookupError):
+    def __init__(self, kind: str, ident: str) -> None:
+        self.kind, self.ident = kind, ident
+        super().__init__(f"no {kind} {ident!r}")
+
+
+class Forbidden(PermissionError):
+    def __init__(self, reason: str, field: str | None = None) -> None:
+        self.reason, self.field = reason, field
+        super().__init__(reason)
+
+
+class Conflict(ValueError):
+    def __init__(self, field: str, reason: str) -> None:
+        self.field, self.reason = field, reason
+        super().__init__(f"{field}: {reason}")
+
+
+@dataclass(slots=True)
+class Pending:
+    """A validated record ready to write: its row and the unit that must allow it."""
+
+    kind: str
+    row: Any
+    unit: str
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Registry:
+    def __init__(self, gw: Gateway, rules: CityRules) -> None:
+        self.gw, self.rules = gw, rules
+        self.generation = 0  # bumped on every write; publications and caches key on it
+        self.resources: dict[str, Resource] = {}  # bound channel id → Resource (hot path)
+
+    # -- the policy hook -----------------------------------------------------------------
+    def resolve(self, channel_id: str) -> Resource:
+        """``gw.resource_resolver``: never touches the database."""
+        return self.resources.get(channel_id) or Resource("camera", channel_id)
+
+    async def load(self) -> None:
+        async with self.gw.db.session() as s:
+            rows = (await s.execute(_bound_query())).all()
+        self.resources = {r[0].channel_id: _resource(*r) for r in rows}
+
+    async def _refresh(self, *, system_id: str | None = None, camera_ids: Iterable[str] = (),
+                       unbound: Iterable[str] = ()) -> None:
+        for cid in unbound:
+            self.resources.pop(cid, None)
+        q = _bound_query()
+        ids = list(camera_ids)
+        if system_id is not None:
+            q = q.where(CameraRow.system_id == system_id)
+        elif ids:
+            q = q.where(CameraRow.id.in_(ids))
+        else:
+            return
+        async with self.gw.db.session() as s:
+            rows = (await s.execute(q)).all()
+        if system_id is not None:
+            for cid in [c for c, r in self.resources.items() if r.attrs.get("system") == system_id]:
+                del self.resources[cid]
+        for r in rows:
+            self.resources[r[0].channel_id] = _resource(*r)
+
+    # -- authorisation -------------------------------------------------------------------
+    async def allow(self, subject: Subject, kind: str, ident: str, unit: str | None,
+                    action: Action = Action.MANAGE, quiet: bool = False) -> bool:
+        decision = await self.gw.policy.authorize(subject, action, Resource(kind, ident, unit=unit),
+                                                  {"quiet": True} if quiet else None)
+        return decision.allowed
+
+    async def require(self, subject: Subject, kind: str, ident: str, unit: str | None) -> None:
+        decision = await self.gw.policy.authorize(subject, Action.MANAGE, Resource(kind, ident, unit=unit))
+        if not decision:
+            raise Forbidden(decision.reason)
+
+    # -- reads ---------------------------------------------------------------------------
+    async def get(self, kind: str, ident: str) -> Any:
+        async with self.gw.db.session() as s:
+            row = await s.get(ROWS[kind], ident)
+        if row is None:
+            raise NotFound(kind, ident)
+        return row
+
+    async def list(self, kind: str, unit_id: str | None = None) -> list[Any]:
+        model = ROWS[kind]
+        q = select(model).order_by(model.id)
+        if unit_id and kind in ("site", "system"):
+            q = q.where(model.unit_id == unit_id)
+        async with self.gw.db.session() as s:
+            return list(await s.scalars(q))
+
+    async def unit_of(self, kind: str, row: Any) -> str:
+        if kind == "unit":
+            return row.id
+        if kind in ("site", "system"):
+            return row.unit_id
+        return (await self.get("system", row.system_id)).unit_id
+
+    async def search_cameras(self, *, q: str = "", system_id: str | None = None, unit_id: str | None = None,
+                             site_category: str | None = None, bound: bool | None = None,
+                             limit: int = 50, offset: int = 0) -> tuple[list[tuple[CameraRow, SystemRow]], int]:
+        """Search by id, name, system, unit, category; never by confidential fields (R4)."""
+        stmt = select(CameraRow, SystemRow).join(SystemRow, CameraRow.system_id == SystemRow.id)
+        conds = []
+        if q:
+            like = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conds.append(or_(CameraRow.id.like(f"{like}%", escape="\\"), CameraRow.name.ilike(f"%{like}%", escape="\\")))
+        if system_id:
+            conds.append(CameraRow.system_id == system_id)
+        if unit_id:
+            conds.append(SystemRow.unit_id == unit_id)
+        if site_category:
+            conds.append(CameraRow.site_category == site_category)
+        if bound is not None:
+            conds.append(CameraRow.channel_id.isnot(None) if bound else CameraRow.channel_id.is_(None))
+        stmt = stmt.where(*conds)
+        async with self.gw.db.session() as s:
+            rows = (await s.execute(stmt.order_by(CameraRow.id).limit(limit).offset(offset))).all()
+            total = await s.scalar(select(func.count()).select_from(stmt.subquery())) if offset or len(rows) == limit \
+                else offset + len(rows)
+        return [(r[0], r[1]) for r in rows], int(total or 0)
+
+    # -- planning a write (validation + references + authorisation, no transaction) ----------
+    async def plan(self, subject: Subject, kind: str, data: dict[str, Any],
+                   pending: dict[tuple[str, str], Any] | None = None) -> Pending:
+        """Validate one new record against the database and earlier ``pending`` records."""
+        clean = CHECKS[kind](data)
+        pending = pending if pending is not None else {}
+        errors: list[FieldError] = []
+
+        async def ref(field: str, target: str) -> Any:
+            ident = clean.get(field)
+            if ident is None:
+                return None
+            row = pending.get((target, ident)) or await self._find(target, ident)
+            if row is None:
+                errors.append(FieldError(field, f"no such {target}", "not_found"))
+            return row
+
+        if (kind, clean["id"]) in pending or await self._find(kind, clean["id"]) is not None:
+            errors.append(FieldError("id", f"a {kind} with this id already exists", "duplicate"))
+        t = now()
+        unit = ""
+        if kind == "unit":
+            row: Any = UnitRow(created_at=t, **clean)
+            unit = row.id
+        elif kind == "site":
+            await ref("unit_id", "unit")
+            row = SiteRow(created_at=t, **clean)
+            unit = row.unit_id
+        elif kind == "system":
+            await ref("unit_id", "unit")
+            await ref("operator_unit_id", "unit")
+            await ref("site_id", "site")
+            clean.setdefault("status", "planned")
+            if clean["status"] in ("accepted", "filed", "connected") and clean.get("accepted_on") is None:
+                errors.append(FieldError("accepted_on", "required once a system is accepted", "required"))
+            row = SystemRow(created_at=t, updated_at=t, **clean)
+            unit = row.unit_id
+        else:
+            system = await ref("system_id", "system")
+            if system is not None and system.status == "decommissioned":
+                errors.append(FieldError("system_id", "the system is decommissioned", "decommissioned"))
+            if clean.get("channel_id"):
+                taken = any(k == "camera" and r.channel_id == clean["channel_id"] for k, r in
+                            ((k[0], v) for k, v in pending.items())) or await self._bound_to(clean["channel_id"])
+                if taken:
+                    errors.append(FieldError("channel_id", "already bound to another camera", "duplicate"))
+            clean.setdefault("privacy_masks", [])
+            row = CameraRow(created_at=t, updated_at=t, bound_at=t if clean.get("channel_id") else None, **clean)
+            unit = system.unit_id if system is not None else ""
+        if errors:
+            raise Invalid(errors)
+        if not await self.allow(subject, kind, clean["id"], unit):
+            raise Forbidden(f"not permitted to manage unit {unit!r}", "unit_id" if kind != "camera" else "system_id")
+        return Pending(kind, row, unit)
+
+    async def commit(self, subject: Subject, plans: list[Pending], action: str = "catalog.create") -> None:
+        """Write planned records in one transaction: all or nothing."""
+        try:
+            async with self.gw.db.session() as s:
+                for p in plans:
+                    s.add(p.row)
+                    if p.kind == "camera" and p.row.channel_id:
+                        system = await s.get(SystemRow, p.row.system_id)
+                        if system is not None and system.status in ("built", "accepted", "filed"):
+                            system.status = "connected"
+        except IntegrityError:
+            raise Conflict("id", "conflicts with a record written meanwhile; retry") from None
+        self.generation += 1
+        await self._refresh(camera_ids=[p.row.id for p in plans if p.kind == "camera" and p.row.channel_id])
+        for p in plans:
+            await self._audit(subject, action, f"{p.kind}:{p.row.id}")
+
+    async def create(self, subject: Subject, kind: str, data: dict[str, Any]) -> Any:
+        plan = await self.plan(subject, kind, data)
+        await self.commit(subject, [plan])
+        return plan.row
+
+    # -- updates -------------------------------------------------------------------------
+    async def update(self, subject: Subject, kind: str, ident: str, data: dict[str, Any]) -> Any:
+        """Partial update; re-classifying a camera into a prohibited category is refused (R6)."""
+        fixed = ("id", "system_id", "channel_id") if kind == "camera" else ("id",)
+        if isinstance(data, dict) and (read_only := [f for f in fixed if f in data]):
+            raise Invalid([FieldError(f, "cannot be changed here (channel: use the binding endpoint)", "read_only")
+                           for f in read_only])
+        clean = CHECKS[kind](data, partial=True)
+        row = await self.get(kind, ident)
+        unit = await self.unit_of(kind, row)
+        await self.require(subject, kind, ident, unit)
+        for field, target in (("unit_id", "unit"), ("operator_unit_id", "unit"), ("site_id", "site")):
+            if clean.get(field) and await self._find(target, clean[field]) is None:
+                raise Invalid([FieldError(field, f"no such {target}", "not_found")])
+        if kind == "system" and clean.get("unit_id") and clean["unit_id"] != unit:
+            await self.require(subject, "unit", clean["unit_id"], clean["unit_id"])
+        if kind == "system" and row.status == "decommissioned":
+            raise Conflict("status", "the system is decommissioned; its record is kept read-only (R8)")
+        async with self.gw.db.session() as s:
+            row = await s.get(ROWS[kind], ident)
+            for k, v in clean.items():
+                setattr(row, k, v)
+            if hasattr(row, "updated_at"):
+                row.updated_at = now()
+        self.generation += 1
+        if kind == "camera":
+            await self._refresh(camera_ids=[ident])
+        elif kind == "system":
+            await self._refresh(system_id=ident)
+        await self._audit(subject, f"catalog.update.{kind}", f"{kind}:{ident}", fields=sorted(clean))
+        return row
+
+    async def record_filing(self, subject: Subject, system_id: str, data: dict[str, Any]) -> SystemRow:
+        """R7: the filing (备案) with the police; filing makes an accepted system "filed"."""
+        clean = schema.filing(data)
+        row = await self.get("system", system_id)
+        await self.require(subject, "system", system_id, row.unit_id)
+        if row.accepted_on and clean["filed_on"] < row.accepted_on and not row.pre_existing:
+            raise Invalid([FieldError("filed_on", "earlier than the acceptance date")])
+        async with self.gw.db.session() as s:
+            row = await s.get(SystemRow, system_id)
+            row.filed_on, row.filing_ref, row.updated_at = clean["filed_on"], clean.get("filing_ref"), now()
+            if row.status in ("built", "accepted"):
+                row.status = "filed"
+        self.generation += 1
+        await self._audit(subject, "catalog.filing", f"system:{system_id}")
+        return row
+
+    async def add_document(self, subject: Subject, system_id: str, kind: str, name: str, content: bytes) -> DocumentRow:
+        """R7 / WX 16: archive a design/construction/acceptance record with its SHA-256."""
+        errors = []
+        if kind not in DOC_KINDS:
+            errors.append(FieldError("kind", f"expected one of {', '.join(DOC_KINDS)}"))
+        if not name or len(name) > 200 or any(ord(c) < 32 for c in name):
+            errors.append(FieldError("name", "expected a file name of 1-200 printable characters"))
+        if not content:
+            errors.append(FieldError("content", "the document is empty", "required"))
+        if errors:
+            raise Invalid(errors)
+        system = await self.get("system", system_id)
+        await self.require(subject, "system", system_id, system.unit_id)
+        doc = DocumentRow(system_id=system_id, kind=kind, name=name, sha256=hashlib.sha256(content).hexdigest(),
+                          size=len(content), content=content, archived_at=now())
+        async with self.gw.db.session() as s:
+            s.add(doc)
+        await self._audit(subject, "catalog.document", f"system:{system_id}", kind=kind, sha256=doc.sha256)
+        return doc
+
+    async def documents(self, system_id: str) -> list[DocumentRow]:
+        async with self.gw.db.session() as s:
+            return list(await s.scalars(select(DocumentRow).where(DocumentRow.system_id == system_id)
+                                        .order_by(DocumentRow.id)))
+
+    async def document(self, system_id: str, doc_id: int) -> DocumentRow:
+        async with self.gw.db.session() as s:
+            doc = await s.get(DocumentRow, doc_id)
+        if doc is None or doc.system_id != system_id:
+            raise NotFound("document", str(doc_id))
+        return doc
+
+    async def decommission(self, subject: Subject, system_id: str, data: dict[str, Any]) -> SystemRow:
+        """R8: record the notice and dismantling dates; the system, its cameras, documents and
+        footage stay (status "decommissioned"); bindings are released so the channel id is free."""
+        clean = schema.decommission(data)
+        row = await self.get("system", system_id)
+        await self.require(subject, "system", system_id, row.unit_id)
+        async with self.gw.db.session() as s:
+            row = await s.get(SystemRow, system_id)
+            for k, v in clean.items():
+                setattr(row, k, v)
+            if row.dismantled_on is not None:
+                row.status = "decommissioned"
+                cams = await s.scalars(select(CameraRow).where(CameraRow.system_id == system_id))
+                for cam in cams:
+                    cam.status, cam.channel_id, cam.updated_at = "decommissioned", None, now()
+            row.updated_at = now()
+        self.generation += 1
+        await self._refresh(system_id=system_id)
+        await self._audit(subject, "catalog.decommission", f"system:{system_id}", fields=sorted(clean))
+        return row
+
+    async def bind(self, subject: Subject, camera_id: str, channel_id: str | None) -> CameraRow:
+        """Bind a registry camera to a live channel (GB/T 28181, RTSP, synthetic) or release it."""
+        if channel_id is not None and (not isinstance(channel_id, str) or not schema.ID.match(channel_id)):
+            raise Invalid([FieldError("channel_id", "expected a channel id of 1-64 letters, digits or _.:-")])
+        cam = await self.get("camera", camera_id)
+        system = await self.get("system", cam.system_id)
+        await self.require(subject, "camera", camera_id, system.unit_id)
+        if cam.status == "decommissioned" and channel_id:
+            raise Conflict("camera", "the camera is decommissioned")
+        if channel_id and channel_id not in self.gw.registry.channels:
+            raise Invalid([FieldError("channel_id", "no live channel with this id", "not_found")])
+        if channel_id and (other := await self._bound_to(channel_id)) is not None and other.id != camera_id:
+            raise Conflict("channel_id", "already bound to another camera")
+        old = cam.channel_id
+        async with self.gw.db.session() as s:
+            cam = await s.get(CameraRow, camera_id)
+            cam.channel_id, cam.bound_at, cam.updated_at = channel_id, now() if channel_id else None, now()
+            system = await s.get(SystemRow, cam.system_id)
+            if channel_id and system.status in ("built", "accepted", "filed"):
+                system.status = "connected"
+        self.generation += 1
+        await self._refresh(camera_ids=[camera_id], unbound=[old] if old else [])
+        await self._audit(subject, "catalog.bind", f"camera:{camera_id}", channel=channel_id)
+        return cam
+
+    async def seen(self, channel_id: str, at: datetime) -> None:
+        """Liveness: the last time a bound channel was seen online (R17 offline findings)."""
+        if channel_id not in self.resources:
+            return
+        async with self.gw.db.session() as s:
+            cam = (await s.scalars(select(CameraRow).where(CameraRow.channel_id == channel_id))).first()
+            if cam is not None:
+                cam.last_seen = at
+
+    # -- helpers -------------------------------------------------------------------------
+    async def _find(self, kind: str, ident: str) -> Any:
+        async with self.gw.db.session() as s:
+            return await s.get(ROWS[kind], ident)
+
+    async def _bound_to(self, channel_id: str) -> CameraRow | None:
+        async with self.gw.db.session() as s:
+            return (await s.scalars(select(CameraRow).where(CameraRow.channel_id == channel_id))).first()
+
+    async def _audit(self, subject: Subject, action: str, resource: str, **extra: Any) -> None:
+        """Who changed what; field *names* only, never confidential values (R4)."""
+        await self.gw.audit.record(actor=subject.id, action=action, resource=resource, decision="done",
+                                   address=subject.address, extra={k: v for k, v in extra.items() if v is not None})
+
+
+def _bound_query():  # noqa: ANN202 - a Select
+    return (select(CameraRow, SystemRow, UnitRow.district, SiteRow.district)
+            .join(SystemRow, CameraRow.system_id == SystemRow.id)
+            .join(UnitRow, SystemRow.unit_id == UnitRow.id)
+            .outerjoin(SiteRow, SystemRow.site_id == SiteRow.id)
+            .where(CameraRow.channel_id.isnot(None)))
+
+
+def _resource(cam: CameraRow, system: SystemRow, unit_district: str, site_district: str | None) -> Resource:
+    return Resource(
+        kind="camera", id=cam.channel_id or cam.id, unit=system.unit_id, district=site_district or unit_district,
+        security_level=system.security_level,
+        attrs={"system": system.id, "camera": cam.id, "privacy_masks": [list(m) for m in cam.privacy_masks or []],
+               "site_category": cam.site_category},
+    )
+
