@@ -1,0 +1,447 @@
+"""PS-over-RTP media for one GB/T 28181 stream (R1): the platform's receiver and the device's sender.
+
+One receive port per stream (a shared port crosses streams, see notes/gb28181.md §2). UDP runs
+on an ``asyncio.DatagramProtocol`` (fast under uvloop) with a large socket buffer and a small
+reorder window; TCP uses RFC 4571 framing, with us listening (``tcp-passive``) or connecting
+(``tcp-active``). SSRC rule: the offered SSRC wins once it has been seen; until then the first
+SSRC seen is adopted, so devices that answer with their own ``y=`` or none still work. Every
+buffer is bounded; bad RTP and PS are counted, never raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
+import contextlib
+import logging
+import socket
+
+from gateway.media import CLOCK_RATE, AccessUnit
+
+from .ps import PsDemuxer, mux_ps
+from .rtp import Deframer, Reorderer, SeqTracker, frame_4571, packetize_ps, parse_rtp
+
+log = logging.getLogger(__name__)
+
+TRANSPORTS = ("udp", "tcp-passive", "tcp-active")
+RCVBUF = 4 * 1024 * 1024
+MAX_QUEUE_BYTES = 32 * 1024 * 1024  # demuxed units waiting for the hub
+SSRC_IDLE = 2.0  # an adopted (not offered) SSRC silent this long may be replaced
+CONNECT_TRIES, CONNECT_GAP = 3, 1.0  # GB/T 28181-2022: TCP media reconnects ≥ 3 times, ≥ 1 s apart
+
+
+class PortPool:
+    """Hands out RTP receive ports round-robin from [low, high], so a just-freed port is not
+    reused at once (a late packet of the old stream would land in the new one). ``low == 0``
+    means ephemeral ports chosen by the OS (tests)."""
+
+    def __init__(self, low: int, high: int) -> None:
+        if not (low == high == 0 or 0 < low <= high <= 65535):
+            raise ValueError(f"bad RTP port range {low}-{high}")
+        self.low, self.high = low, high
+        self._used: set[int] = set()
+        self._next = low
+
+    def candidates(self) -> Iterator[int]:
+        if self.low == 0:
+            yield 0
+            return
+        span = self.high - self.low + 1
+        for i in range(span):
+            port = self.low + (self._next - self.low + i) % span
+            if port not in self._used:
+                yield port
+
+    def take(self, port: int) -> None:
+        if self.low:
+            self._used.add(port)
+            self._next = port + 1 if port < self.high else self.low
+
+    def release(self, port: int) -> None:
+        self._used.discard(port)
+
+    @property
+    def in_use(self) -> int:
+        return len(self._used)
+
+
+def _bind(pool: PortPool, host: str, kind: int) -> socket.socket:
+    for port in pool.candidates():
+        sock = socket.socket(socket.AF_INET, kind)
+        try:
+            if kind == socket.SOCK_DGRAM:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+            else:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+        except OSError:
+            sock.close()
+            continue
+        sock.setblocking(False)
+        pool.take(sock.getsockname()[1])
+        return sock
+    raise OSError(f"no free RTP port in {pool.low}-{pool.high}")
+
+
+class MediaSession:
+    """Receives one stream (platform side, one per INVITE) and yields its access units."""
+
+    def __init__(self, pool: PortPool, host: str, transport: str, ssrc: int | None) -> None:
+        if transport not in TRANSPORTS:
+            raise ValueError(f"unknown media transport {transport!r}")
+        self.pool, self.host, self.transport = pool, host, transport
+        self.expected_ssrc = ssrc
+        self.port = 0
+        self.demuxer = PsDemuxer()
+        self._reorder = Reorderer()
+        self._seq = SeqTracker()
+        self._deframer = Deframer()
+        self._loop = asyncio.get_running_loop()
+        self._sock: socket.socket | None = None
+        self._transport: asyncio.BaseTransport | None = None
+        self._server: asyncio.Server | None = None
+        self._conn: asyncio.Transport | None = None
+        self._queue: deque[AccessUnit] = deque()
+        self._queued = 0
+        self._need_key = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._closed = False
+        self._remote: tuple[str, int] | None = None
+        self._reconnect: asyncio.Task[None] | None = None
+        self.last_packet = self._loop.time()
+        self.packets = 0
+        self.bytes = 0
+        self.bad_packets = 0  # not RTP, or RTP from a foreign SSRC
+        self.foreign_ssrc = 0
+        self.dropped_units = 0  # units the hub did not take in time
+        self.ssrc_seen: int | None = None
+        self._ssrc_locked = False  # the offered SSRC has been seen: nothing else is accepted
+        self.connections = 0
+
+    # -- counters ----------------------------------------------------------------
+    @property
+    def lost(self) -> int:
+        return (self._reorder.tracker if self.transport == "udp" else self._seq).lost
+
+    @property
+    def ps_errors(self) -> int:
+        return self.demuxer.errors
+
+    # -- lifecycle ---------------------------------------------------------------
+    async def open(self) -> int:
+        """Bind (UDP, tcp-active) or listen (tcp-passive); the port goes into our SDP."""
+        if self.transport == "udp":
+            sock = _bind(self.pool, self.host, socket.SOCK_DGRAM)
+            self._transport, _ = await self._loop.create_datagram_endpoint(lambda: _Udp(self), sock=sock)
+        elif self.transport == "tcp-passive":
+            sock = _bind(self.pool, self.host, socket.SOCK_STREAM)
+            self._server = await self._loop.create_server(lambda: _Tcp(self), sock=sock, backlog=4)
+        else:
+            self._sock = sock = _bind(self.pool, self.host, socket.SOCK_STREAM)
+        self.port = sock.getsockname()[1]
+        return self.port
+
+    async def connect(self, host: str, port: int) -> None:
+        """tcp-active: connect to the port in the device's answer (retries as GB/T 28181-2022)."""
+        if self.transport != "tcp-active":
+            raise ValueError("connect() is for tcp-active sessions")
+        self._remote = (host, port)
+        await self._dial()
+
+    async def _dial(self) -> None:
+        assert self._remote is not None
+        error: OSError | None = None
+        for attempt in range(CONNECT_TRIES):
+            if self._closed:
+                return
+            sock = self._sock or _reuse(self.host, self.port)
+            self._sock = None
+            try:
+                await asyncio.wait_for(self._loop.sock_connect(sock, self._remote), 5.0)
+                await self._loop.create_connection(lambda: _Tcp(self), sock=sock)
+                return
+            except (OSError, asyncio.TimeoutError) as exc:
+                sock.close()
+                error = exc if isinstance(exc, OSError) else OSError(f"connect to {self._remote} timed out")
+                if attempt + 1 < CONNECT_TRIES:
+                    await asyncio.sleep(CONNECT_GAP)
+        raise error or OSError("connect failed")
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._reconnect is not None:
+            self._reconnect.cancel()
+        for transport in (self._transport, self._conn):
+            if transport is not None:
+                transport.close()
+        if self._server is not None:
+            self._server.close()
+        if self._sock is not None:
+            self._sock.close()
+        self._wake()
+        await asyncio.sleep(0)  # transports close their sockets on the next loop iteration
+        self.pool.release(self.port)
+
+    # -- output ------------------------------------------------------------------
+    async def units(self) -> AsyncIterator[AccessUnit]:
+        """Access units in arrival order until :meth:`close`."""
+        queue = self._queue
+        while True:
+            while queue:
+                unit = queue.popleft()
+                self._queued -= unit.size
+                yield unit
+            if self._closed:
+                return
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _emit(self, units: list[AccessUnit]) -> None:
+        queue = self._queue
+        for unit in units:
+            if self._need_key:
+                if not unit.keyframe:
+                    self.dropped_units += 1
+                    continue
+                self._need_key = False
+            if self._queued + unit.size > MAX_QUEUE_BYTES:
+                self.dropped_units += len(queue)
+                queue.clear()
+                self._queued = 0
+                if not unit.keyframe:
+                    self._need_key = True
+                    self.dropped_units += 1
+                    continue
+            queue.append(unit)
+            self._queued += unit.size
+        self._wake()
+
+    # -- input (hot path) --------------------------------------------------------
+    def _accept_ssrc(self, ssrc: int) -> bool:
+        seen = self.ssrc_seen
+        if ssrc == seen:
+            return True
+        expected = self.expected_ssrc
+        if seen is None or (ssrc == expected) or (
+            not self._ssrc_locked and self._loop.time() - self.last_packet > SSRC_IDLE
+        ):
+            if seen is not None:
+                log.info("RTP port %d: SSRC %d replaces %d", self.port, ssrc, seen)
+                self.demuxer.discontinuity()
+                self._reorder = Reorderer()
+                self._seq = SeqTracker()
+            self.ssrc_seen = ssrc
+            self._ssrc_locked = ssrc == expected
+            return True
+        self.foreign_ssrc += 1
+        return False
+
+    def packet(self, data: bytes) -> None:
+        """One RTP packet (UDP datagram or RFC 4571 frame)."""
+        pkt = parse_rtp(data)
+        if pkt is None:
+            self.bad_packets += 1
+            return
+        if pkt.ssrc != self.ssrc_seen and not self._accept_ssrc(pkt.ssrc):
+            self.bad_packets += 1
+            return
+        self.packets += 1
+        self.bytes += len(data)
+        self.last_packet = self._loop.time()
+        demuxer = self.demuxer
+        if self.transport == "udp":
+            units: list[AccessUnit] = []
+            for gap, p in self._reorder.push(pkt):
+                if gap:
+                    demuxer.discontinuity()
+                units += demuxer.feed(p.payload)
+        else:
+            gap = self._seq.update(pkt.seq)
+            if gap < 0:
+                return
+            if gap:
+                demuxer.discontinuity()
+            units = demuxer.feed(pkt.payload)
+        if units:
+            self._emit(units)
+
+    def stream_data(self, data: bytes) -> None:
+        for frame in self._deframer.feed(data):
+            self.packet(frame)
+
+    def tcp_connected(self, transport: asyncio.Transport) -> bool:
+        """A device connection; a second one is refused while the first one is live."""
+        if self._closed or (self._conn is not None and self._loop.time() - self.last_packet < SSRC_IDLE):
+            return False
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = transport
+        self.connections += 1
+        self._deframer = Deframer()
+        self._seq = SeqTracker()
+        self.demuxer.discontinuity()
+        return True
+
+    def tcp_lost(self, transport: asyncio.Transport) -> None:
+        if transport is not self._conn:
+            return
+        self._conn = None
+        if self.transport == "tcp-active" and not self._closed and self._reconnect is None:
+            self._reconnect = self._loop.create_task(self._redial())
+
+    async def _redial(self) -> None:
+        try:
+            await asyncio.sleep(CONNECT_GAP)
+            await self._dial()
+        except OSError as exc:
+            log.warning("RTP port %d: reconnect failed: %s", self.port, exc)
+        finally:
+            self._reconnect = None
+
+
+def _reuse(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.setblocking(False)
+    return sock
+
+
+class _Udp(asyncio.DatagramProtocol):
+    def __init__(self, session: MediaSession) -> None:
+        self.packet = session.packet
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.packet(data)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("RTP UDP error: %s", exc)
+
+
+class _Tcp(asyncio.Protocol):
+    def __init__(self, session: MediaSession) -> None:
+        self.session = session
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        if not self.session.tcp_connected(transport):
+            transport.close()
+            self.transport = None
+
+    def data_received(self, data: bytes) -> None:
+        if self.transport is not None:
+            self.session.stream_data(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.transport is not None:
+            self.session.tcp_lost(self.transport)
+
+
+class MediaSender:
+    """Device side (the simulator, and cascading to a superior): units → PS → RTP, paced by DTS."""
+
+    def __init__(self, transport: str, remote_host: str, remote_port: int, ssrc: int,
+                 units: AsyncIterator[AccessUnit], local_host: str = "127.0.0.1") -> None:
+        if transport not in TRANSPORTS:
+            raise ValueError(f"unknown media transport {transport!r}")
+        self.transport = transport
+        self.remote = (remote_host, remote_port)
+        self.ssrc = ssrc & 0xFFFFFFFF
+        self.local_host = local_host
+        self._units = units
+        self._seq = 0
+        self._udp: asyncio.DatagramTransport | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._server: asyncio.Server | None = None
+        self._connected = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.packets_sent = 0
+        self.units_sent = 0
+
+    async def open(self) -> int:
+        """tcp-passive: listen and return the port for our SDP answer; otherwise 0."""
+        if self.transport != "tcp-passive":
+            return 0
+
+        async def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            if self._writer is None:
+                self._writer = writer
+                self._connected.set()
+            else:
+                writer.close()
+
+        self._server = await asyncio.start_server(accepted, self.local_host, 0)
+        return self._server.sockets[0].getsockname()[1]
+
+    async def run(self) -> None:
+        """Send until the units end or :meth:`close` is called."""
+        if self._closing:
+            return
+        self._task = asyncio.get_running_loop().create_task(self._send_all())
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            if not self._closing:
+                raise
+        finally:
+            await self._shutdown()
+
+    async def _send_all(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.transport == "udp":
+            self._udp, _ = await loop.create_datagram_endpoint(
+                asyncio.DatagramProtocol, local_addr=(self.local_host, 0), remote_addr=self.remote)
+        elif self.transport == "tcp-active":
+            _, self._writer = await asyncio.open_connection(*self.remote)
+        else:
+            await self._connected.wait()
+        start: tuple[float, int] | None = None
+        async for unit in self._units:
+            now = loop.time()
+            if start is None or unit.dts < start[1] or (unit.dts - start[1]) / CLOCK_RATE > now - start[0] + 5:
+                start = (now, unit.dts)  # first unit, or the timeline jumped: rebase
+            delay = start[0] + (unit.dts - start[1]) / CLOCK_RATE - now
+            if delay > 0:
+                await asyncio.sleep(delay)
+            packets = packetize_ps(mux_ps(unit, unit.dts), self._seq, unit.dts, self.ssrc)
+            self._seq = (self._seq + len(packets)) & 0xFFFF
+            if self._udp is not None:
+                for pkt in packets:
+                    self._udp.sendto(pkt)
+            else:
+                assert self._writer is not None
+                self._writer.write(b"".join(frame_4571(p) for p in packets))
+                await self._writer.drain()
+            self.packets_sent += len(packets)
+            self.units_sent += 1
+
+    async def _shutdown(self) -> None:
+        if self._udp is not None:
+            self._udp.close()
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(OSError, ConnectionError):
+                await self._writer.wait_closed()
+        if self._server is not None:
+            self._server.close()
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        else:
+            await self._shutdown()
