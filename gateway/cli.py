@@ -11,7 +11,7 @@ import sys
 
 from gateway import __version__
 
-COMMANDS: list[str] = ["gateway.cli_serve", "gateway.recording.cli"]
+COMMANDS: list[str] = ["gateway.cli_serve", "gateway.recording.cli", "adapters.gb28181.cli"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,9 +3,11 @@ may add routes (``gw.api``), adapters (``gw.add_adapter``) and start/stop hooks.
 
 PARTS: list[str] = [
     "gateway.http.web_core",
+    "gateway.http.web_ptz",
     "catalog.web",
     "adapters.synthetic",
     "adapters.rtsp",
+    "adapters.gb28181",
     "gateway.recording",
     "gateway.egress.grpc",
     "gateway.egress.webrtc",

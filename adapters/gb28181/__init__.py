@@ -1,1 +1,27 @@
-"""GB/T 28181 device access: SIP signalling, MANSCDP, PS/RTP media (R1)."""
+"""GB/T 28181 device access: SIP signalling, MANSCDP, PS/RTP media (R1).
+
+``[sip] enabled = true`` starts the SIP server (UDP+TCP); devices and lower platforms register to
+it and their channels join the registry. ``vsgw gb-sim`` runs a simulated device against it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .config import SipConfig
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
+__all__ = ["SipConfig", "setup"]
+
+
+def setup(gw: Gateway) -> None:
+    cfg = gw.config.get(SipConfig)
+    if not cfg.enabled:
+        return
+    from .adapter import GbAdapter
+
+    adapter = GbAdapter(cfg, gw.metrics)
+    gw.add_adapter(adapter)
+    gw.gb28181 = adapter  # type: ignore[attr-defined]  # the demo and tests find the SIP port here

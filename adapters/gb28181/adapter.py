@@ -1,0 +1,248 @@
+"""The GB/T 28181 adapter: devices register to our SIP server; their channels land in the registry;
+live/playback media is INVITEd on demand and BYE'd when the hub stops the stream (R1, R15)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime
+import logging
+from typing import Any
+
+from adapters.base import Adapter, Channel, NotSupported, PtzCommand, RecordRange
+from gateway.bus import Alarm
+from gateway.media import AccessUnit
+
+from . import ptz as ptzcodec
+from .catalog import channel_from_item, is_channel
+from .config import SipConfig
+from .devices import Device
+from .dialog import Invite, Player
+from .manscdp import Manscdp
+from .server import GbServer
+from .sip import SipMessage, response, uri_user
+from .transport import Peer
+
+log = logging.getLogger(__name__)
+CATALOG_EVENTS_OFF = ("OFF", "VLOST", "DEFECT")
+
+
+class GbAdapter(Adapter):
+    kind = "gb28181"
+
+    def __init__(self, cfg: SipConfig, metrics: Any) -> None:
+        super().__init__()
+        cfg.check()
+        self.cfg = cfg
+        self.metrics = metrics
+        self.server = GbServer(cfg, metrics, self._device_changed)
+        self.server.on_message.append(self._notified)
+        self.server.on_request.update({"NOTIFY": self._notify, "BYE": self._bye, "INFO": self._info})
+        self.player = Player(self.server, cfg, metrics)
+        self._owner: dict[str, str] = {}  # channel id -> device id
+        self._tasks: set[asyncio.Task] = set()
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def start(self, ctx) -> None:  # noqa: ANN001
+        await super().start(ctx)
+        await self.server.start()
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.player.close()
+        await self.server.stop()
+
+    def _spawn(self, coro) -> None:  # noqa: ANN001
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- channels -------------------------------------------------------------------------
+    def channels(self) -> list[Channel]:
+        return [ch for dev in self.server.devices.by_id.values() for ch in dev.channels.values()]
+
+    def owns(self, channel_id: str) -> bool:
+        return channel_id in self._owner
+
+    def device_of(self, channel_id: str) -> Device:
+        dev = self.server.devices.get(self._owner.get(channel_id, ""))
+        if dev is None:
+            raise NotSupported(f"no GB/T 28181 device for {channel_id!r}")
+        if not dev.online:
+            raise ConnectionError(f"device {dev.id} is offline")
+        return dev
+
+    def _device_changed(self, dev: Device, online: bool, reason: str) -> None:
+        self.metrics.inc("vsgw_gb28181_device_state_total", state="online" if online else "offline", reason=reason)
+        if online:
+            self._spawn(self.refresh_catalog(dev.id))
+        for ch in dev.channels.values():
+            if self.ctx is not None:
+                self.ctx.channel_state(ch.id, online and ch.extra.get("status_on", True), reason)
+            ch.online = online and ch.extra.get("status_on", True)
+
+    async def refresh_catalog(self, device_id: str) -> int:
+        """Query the catalog and DeviceInfo; returns how many channels the device reported."""
+        dev = self.server.devices.get(device_id)
+        if dev is None:
+            return 0
+        try:
+            info = await self.server.query(dev, "DeviceInfo", timeout=self.cfg.request_timeout)
+            if info.first is not None:
+                dev.info = {c.tag: c.text for c in info.first.root.children if not c.children}
+            answer = await self.server.query(dev, "Catalog")
+        except (TimeoutError, ConnectionError, OSError) as exc:
+            self.metrics.inc("vsgw_gb28181_catalog_total", result="failed")
+            log.warning("catalog of %s failed: %s", device_id, type(exc).__name__)
+            return 0
+        self.metrics.inc("vsgw_gb28181_catalog_total", result="complete" if answer.complete else "partial")
+        for item in answer.items.values():
+            self._upsert(dev, item)
+        return len(answer.items)
+
+    def _upsert(self, dev: Device, item) -> None:  # noqa: ANN001
+        if not is_channel(item):
+            return
+        ch = channel_from_item(item, dev.id, self.kind)
+        ch.extra["status_on"] = ch.online
+        ch.online = ch.online and dev.online
+        dev.channels[ch.id] = ch
+        self._owner[ch.id] = dev.id
+        if self.ctx is not None:
+            self.ctx.channel_seen(ch)
+
+    def _remove(self, dev: Device, channel_id: str) -> None:
+        if dev.channels.pop(channel_id, None) is not None:
+            self._owner.pop(channel_id, None)
+            if self.ctx is not None:
+                self.ctx.channel_removed(channel_id)
+
+    # -- notifications ------------------------------------------------------------------------
+    def _notified(self, dev: Device, msg: Manscdp) -> None:
+        cmd = msg.cmd.lower()
+        if cmd == "alarm":
+            self.metrics.inc("vsgw_gb28181_alarms_total")
+            if self.ctx is not None:
+                self.ctx.publish(Alarm(
+                    channel_id=msg.device_id, kind=msg.root.get("info/alarmtype") or msg.root.get("alarmmethod"),
+                    priority=msg.root.int("alarmpriority", 4), description=msg.root.get("alarmdescription"),
+                    extra={"device": dev.id, "method": msg.root.get("alarmmethod"), "time": msg.root.get("alarmtime"),
+                           "longitude": msg.root.get("longitude"), "latitude": msg.root.get("latitude")}))
+            self._spawn(self._ack_alarm(dev, msg))
+        elif cmd == "mediastatus" and msg.root.get("notifytype") == "121":
+            self.player.end_of_file(msg.device_id)
+        elif cmd == "catalog":
+            self._catalog_events(dev, msg)
+
+    async def _ack_alarm(self, dev: Device, msg: Manscdp) -> None:
+        try:
+            await self.server.send_manscdp(dev, "Response", "Alarm", msg.device_id, msg.sn, [("Result", "OK")])
+        except (TimeoutError, ConnectionError, Exception):  # noqa: BLE001 - best effort, device may not care
+            self.metrics.inc("vsgw_gb28181_rejected_total", reason="alarm_ack_failed")
+
+    def _catalog_events(self, dev: Device, msg: Manscdp) -> None:
+        lst = msg.root.find("devicelist")
+        for item in lst.findall("item") if lst is not None else []:
+            event = item.get("event").upper()
+            cid = item.get("deviceid")
+            if event == "DEL":
+                self._remove(dev, cid)
+            elif event in ("ON", *CATALOG_EVENTS_OFF) and cid in dev.channels:
+                on = event == "ON"
+                dev.channels[cid].extra["status_on"] = on
+                dev.channels[cid].online = on and dev.online
+                if self.ctx is not None:
+                    self.ctx.channel_state(cid, on and dev.online, event.lower())
+            else:  # ADD, UPDATE, or a plain catalog push
+                self._upsert(dev, item)
+
+    async def _notify(self, req: SipMessage, peer: Peer) -> None:
+        """Subscription NOTIFY (Catalog events) arrive as their own SIP method."""
+        from . import manscdp
+        from .manscdp import XmlError
+
+        dev = self.server.devices.get(uri_user(req.get("from") or ""))
+        try:
+            msg = manscdp.parse(req.body, dev.charset if dev else None)
+        except XmlError as exc:
+            self.metrics.inc("vsgw_gb28181_rejected_total", reason=f"xml_{exc.reason}")
+            self.server.endpoint.reply(req, response(req, 400, source=peer.addr), peer)
+            return
+        self.server.endpoint.reply(req, response(req, 200, source=peer.addr), peer)
+        if dev is not None:
+            self._notified(dev, msg)
+
+    async def _bye(self, req: SipMessage, peer: Peer) -> None:
+        found = self.player.remote_bye(req.call_id)
+        self.server.endpoint.reply(req, response(req, 200 if found else 481, source=peer.addr), peer)
+
+    async def _info(self, req: SipMessage, peer: Peer) -> None:
+        self.server.endpoint.reply(req, response(req, 200, source=peer.addr), peer)
+
+    async def subscribe_catalog(self, device_id: str, expires: int = 3600) -> int:
+        """Catalog SUBSCRIBE; the device then NOTIFYs ADD/DEL/UPDATE/ON/OFF. Returns the SIP status."""
+        dev = self.server.devices.get(device_id)
+        if dev is None:
+            raise NotSupported(f"unknown device {device_id}")
+        from . import manscdp
+
+        body = manscdp.build("Query", "Catalog", self.server.next_sn(), device_id)
+        req = self.server.new_request("SUBSCRIBE", dev, device_id, body, manscdp.CONTENT_TYPE)
+        req.add("Event", "Catalog;id=1")
+        req.add("Expires", str(expires))
+        req.add("Contact", f"<sip:{self.cfg.server_id}@{self.server.endpoint.host}:{self.server.port}>")
+        resp = await self.server.endpoint.request(req, dev.peer)
+        return resp.status or 0
+
+    # -- media ----------------------------------------------------------------------------
+    async def open(self, channel_id: str, substream: int = 0) -> AsyncIterator[AccessUnit]:
+        dev = self.device_of(channel_id)
+        async for unit in self.player.live(dev, channel_id, substream):
+            yield unit
+
+    async def open_playback(self, channel_id: str, start: datetime, end: datetime,
+                            speed: float = 1.0) -> AsyncIterator[AccessUnit]:
+        dev = self.device_of(channel_id)
+        async for unit in self.player.playback(dev, channel_id, start, end, speed):
+            yield unit
+
+    async def playback_control(self, channel_id: str, *, scale: float | None = None, seek: float | None = None,
+                               pause: bool = False) -> None:
+        """MANSRTSP in INFO on the channel's playback dialog: PLAY Scale/Range, or PAUSE."""
+        await self.player.control(channel_id, scale=scale, seek=seek, pause=pause)
+
+    async def query_records(self, channel_id: str, start: datetime, end: datetime) -> list[RecordRange]:
+        dev = self.device_of(channel_id)
+        fields: list[tuple[str, object]] = [("StartTime", start.strftime("%Y-%m-%dT%H:%M:%S")),
+                                            ("EndTime", end.strftime("%Y-%m-%dT%H:%M:%S")),
+                                            ("Secrecy", 0), ("Type", "all")]
+        answer = await self.server.query(dev, "RecordInfo", channel_id, fields)
+        out = []
+        for item in answer.items.values():
+            try:
+                out.append(RecordRange(channel_id, datetime.fromisoformat(item.get("starttime")),
+                                       datetime.fromisoformat(item.get("endtime"))))
+            except ValueError:
+                self.metrics.inc("vsgw_gb28181_rejected_total", reason="bad_record_time")
+        return sorted(out, key=lambda r: r.start)
+
+    async def ptz(self, channel_id: str, command: PtzCommand) -> None:
+        dev = self.device_of(channel_id)
+        ch = dev.channels.get(channel_id)
+        if ch is not None and not ch.ptz:
+            raise NotSupported(f"channel {channel_id} reports no PTZ")
+        code = ptzcodec.encode(command)
+        await self.server.send_manscdp(dev, "Control", "DeviceControl", channel_id, self.server.next_sn(),
+                                       [("PTZCmd", code), ("Info", [("ControlPriority", 5)])])
+        self.metrics.inc("vsgw_gb28181_ptz_total")
+
+    async def request_keyframe(self, channel_id: str) -> bool:
+        dev = self.device_of(channel_id)
+        await self.server.send_manscdp(dev, "Control", "DeviceControl", channel_id, self.server.next_sn(),
+                                       [("IFameCmd", "Send")])
+        return True
+
+
+__all__ = ["GbAdapter", "Invite"]

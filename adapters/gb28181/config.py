@@ -1,0 +1,60 @@
+"""The ``[sip]`` section: the gateway's GB/T 28181 SIP server (env ``VSGW_SIP_<KEY>``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gateway.config import ConfigError, section
+
+
+@section("sip")
+@dataclass(slots=True)
+class SipConfig:
+    enabled: bool = False  # the SIP server listens only when enabled (the demo turns it on)
+    host: str = "127.0.0.1"
+    port: int = 5060  # UDP and TCP; 0 = any free port (tests)
+    media_host: str = ""  # address put in SDP c= (devices must reach it); empty = host
+    server_id: str = "34020000002000000001"
+    domain: str = ""  # empty = the first 10 digits of server_id (also the digest realm)
+    password: str = ""  # the domain password; empty + accept_unknown = no digest check
+    device_passwords: list[str] = field(default_factory=list)  # "deviceid:password" per device
+    accept_unknown: bool = True  # devices not listed in device_passwords may register
+    charsets: list[str] = field(default_factory=list)  # "deviceid:gbk" per-device body charset
+    register_expires_min: int = 60
+    keepalive_interval: float = 60.0
+    keepalive_misses: int = 3
+    catalog_timeout: float = 10.0  # multi-packet Catalog/RecordInfo collection
+    request_timeout: float = 8.0  # non-INVITE transaction (T1 retransmissions inside)
+    invite_timeout: float = 10.0
+    media_transport: str = "udp"  # udp | tcp-passive | tcp-active
+    silence_timeout: float = 6.0  # no media for this long → BYE and re-INVITE
+    reinvites: int = 3
+    rtp_low: int = 30000
+    rtp_high: int = 30999  # rtp_low = rtp_high = 0: any free port (tests)
+
+    @property
+    def realm(self) -> str:
+        return self.domain or self.server_id[:10]
+
+    def password_for(self, device_id: str) -> str | None:
+        """The device's password, the domain one, or None when the device may not register."""
+        for entry in self.device_passwords:
+            dev, _, pw = entry.partition(":")
+            if dev == device_id:
+                return pw
+        return self.password if self.accept_unknown else None
+
+    def charset_for(self, device_id: str) -> str | None:
+        for entry in self.charsets:
+            dev, _, cs = entry.partition(":")
+            if dev == device_id:
+                return cs
+        return None
+
+    def check(self) -> None:
+        if len(self.server_id) != 20 or not self.server_id.isdigit():
+            raise ConfigError("sip.server_id: expected 20 digits")
+        if self.media_transport not in ("udp", "tcp-passive", "tcp-active"):
+            raise ConfigError("sip.media_transport: expected udp, tcp-passive or tcp-active")
+        if not (self.rtp_low == self.rtp_high == 0 or 0 < self.rtp_low <= self.rtp_high < 65536):
+            raise ConfigError("sip.rtp_low/rtp_high: expected 0 < low <= high < 65536 (0/0 = any free port)")

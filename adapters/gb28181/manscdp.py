@@ -1,0 +1,123 @@
+"""MANSCDP: the XML in GB/T 28181 MESSAGE bodies (R1).
+
+Bodies are decoded GB18030 first (2022 mandates it; 2016 devices declare GB2312, a subset) with a
+UTF-8 fallback and an optional per-device override; element names match case-insensitively, since
+devices and the 2022 text disagree on case. Parsing yields a small tree of :class:`Node`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import re
+from xml.etree import ElementTree as ET
+from xml.sax.saxutils import escape
+
+CONTENT_TYPE = "Application/MANSCDP+xml"
+ROOTS = ("query", "control", "notify", "response")
+_PROLOG = re.compile(rb"^\s*<\?xml[^>]*\?>", re.S)
+MAX_BODY = 4 * 1024 * 1024
+
+
+class XmlError(ValueError):
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class Node:
+    """An element with a lower-cased tag; ``text`` stripped; children in order."""
+
+    tag: str
+    text: str = ""
+    attrs: dict[str, str] = field(default_factory=dict)
+    children: list[Node] = field(default_factory=list)
+
+    def find(self, path: str) -> Node | None:
+        node: Node | None = self
+        for part in path.lower().split("/"):
+            node = next((c for c in node.children if c.tag == part), None) if node else None
+        return node
+
+    def findall(self, tag: str) -> list[Node]:
+        tag = tag.lower()
+        return [c for c in self.children if c.tag == tag]
+
+    def get(self, path: str, default: str = "") -> str:
+        node = self.find(path)
+        return node.text if node is not None else default
+
+    def int(self, path: str, default: int = 0) -> int:
+        value = self.get(path)
+        return int(value) if value.strip().lstrip("-").isdigit() else default
+
+
+@dataclass(slots=True)
+class Manscdp:
+    kind: str  # query | control | notify | response
+    cmd: str  # CmdType, as sent
+    sn: int
+    device_id: str
+    root: Node
+
+
+def decode(body: bytes, charset: str | None = None) -> str:
+    """Bytes → text: the override, else GB18030, else UTF-8 (GB18030 accepts most byte soup, so
+    UTF-8 is tried first when it is valid and not plain ASCII)."""
+    if charset:
+        return body.decode(charset, errors="replace")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return body.decode("gb18030")
+    except UnicodeDecodeError:
+        return body.decode("gb18030", errors="replace")
+
+
+def parse(body: bytes, charset: str | None = None) -> Manscdp:
+    if len(body) > MAX_BODY:
+        raise XmlError("too_large")
+    text = decode(_PROLOG.sub(b"", body, count=1), charset)
+    try:
+        elem = ET.fromstring(text.strip())
+    except ET.ParseError as exc:
+        raise XmlError("bad_xml", str(exc)) from None
+    root = _node(elem)
+    if root.tag not in ROOTS:
+        raise XmlError("bad_root", root.tag)
+    cmd = root.get("cmdtype")
+    device = root.get("deviceid")
+    if not cmd or not device:
+        raise XmlError("missing_field", "CmdType/DeviceID")
+    sn_text = root.get("sn").strip()
+    return Manscdp(root.tag, cmd, int(sn_text) if sn_text.isdigit() else 0, device, root)
+
+
+def _node(elem: ET.Element) -> Node:
+    tag = elem.tag.rsplit("}", 1)[-1].lower()
+    return Node(tag, (elem.text or "").strip(), {k.lower(): v for k, v in elem.attrib.items()},
+                [_node(c) for c in elem])
+
+
+def build(kind: str, cmd: str, sn: int, device_id: str, fields: list[tuple[str, object]] | None = None,
+          encoding: str = "GB2312") -> bytes:
+    """``<Kind><CmdType/><SN/><DeviceID/>…fields…</Kind>``; nested fields are lists of pairs;
+    a key ``'Tag Attr="v"'`` keeps its attributes on the opening tag only."""
+    body = f"<CmdType>{escape(cmd)}</CmdType>\n<SN>{sn}</SN>\n<DeviceID>{escape(device_id)}</DeviceID>\n"
+    body += _fields(fields or [])
+    text = f'<?xml version="1.0" encoding="{encoding}"?>\n<{kind}>\n{body}</{kind}>\n'
+    codec = "utf-8" if encoding.lower().replace("-", "") == "utf8" else "gb18030"
+    return text.encode(codec)
+
+
+def _fields(items: list[tuple[str, object]]) -> str:
+    out = []
+    for key, value in items:
+        tag = key.split(" ", 1)[0]
+        if isinstance(value, list):
+            out.append(f"<{key}>\n{_fields(value)}</{tag}>\n")
+        else:
+            out.append(f"<{key}>{escape(str(value))}</{tag}>\n")
+    return "".join(out)

@@ -1,0 +1,200 @@
+"""The gateway's GB/T 28181 SIP server: registrar, keepalive, MANSCDP requests and answers (R1).
+
+Devices REGISTER with MD5 digest (realm = domain); the 200 carries ``Date`` (gateway clock,
+devices sync from it) and ``Expires``. MESSAGE bodies are MANSCDP; answers to our queries are
+correlated by (DeviceID, CmdType, SN). Everything that arrives malformed is answered 400 where a
+transaction exists, and counted in ``vsgw_gb28181_rejected_total``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+import itertools
+import logging
+from typing import Any
+
+from . import digest, manscdp
+from .catalog import Answer, Collector
+from .config import SipConfig
+from .devices import Device, Devices
+from .manscdp import Manscdp, XmlError
+from .sip import SipMessage, new_branch, new_call_id, new_tag, response, uri_user
+from .transport import Endpoint, Peer
+
+log = logging.getLogger(__name__)
+USER_AGENT = "vsgw"
+
+
+class GbServer:
+    def __init__(self, cfg: SipConfig, metrics: Any, on_device: Callable[[Device, bool, str], None]) -> None:
+        self.cfg = cfg
+        self.metrics = metrics
+        self.endpoint = Endpoint(self._handle, self._rejected, timeout=cfg.request_timeout)
+        self.devices = Devices(cfg.keepalive_interval, cfg.keepalive_misses, on_device)
+        self.collector = Collector()
+        self.nonces = digest.Nonces()
+        self.tag = new_tag()
+        self._sn = itertools.count(1)
+        self._cseq = itertools.count(1)
+        self.on_message: list[Callable[[Device, Manscdp], None]] = []  # notifies the adapter consumes
+        self.on_request: dict[str, Callable[[SipMessage, Peer], Any]] = {}  # BYE/INFO/NOTIFY handlers
+
+    @property
+    def port(self) -> int:
+        return self.endpoint.port
+
+    async def start(self) -> None:
+        await self.endpoint.listen(self.cfg.host, self.cfg.port)
+        self.devices.start()
+        log.info("GB/T 28181 SIP on %s:%s (UDP+TCP), id %s", self.cfg.host, self.port, self.cfg.server_id)
+
+    async def stop(self) -> None:
+        await self.devices.stop()
+        await self.endpoint.close()
+
+    def _rejected(self, reason: str) -> None:
+        self.metrics.inc("vsgw_gb28181_rejected_total", reason=reason)
+
+    def next_sn(self) -> int:
+        return next(self._sn)
+
+    # -- incoming ----------------------------------------------------------------------------
+    async def _handle(self, req: SipMessage, peer: Peer) -> None:
+        method = req.method or ""
+        if method == "REGISTER":
+            self._register(req, peer)
+        elif method == "MESSAGE":
+            self._message(req, peer)
+        elif method == "ACK":
+            return
+        elif method in self.on_request:
+            result = self.on_request[method](req, peer)
+            if asyncio.iscoroutine(result):
+                await result
+        else:
+            self.endpoint.reply(req, response(req, 501, to_tag=self.tag), peer)
+
+    def _register(self, req: SipMessage, peer: Peer) -> None:
+        device_id = uri_user(req.get("from") or "")
+        if not device_id:
+            self._rejected("register_no_device_id")
+            self.endpoint.reply(req, response(req, 400, source=peer.addr), peer)
+            return
+        password = self.cfg.password_for(device_id)
+        if password is None:
+            self.metrics.inc("vsgw_gb28181_register_total", result="unknown_device")
+            self.endpoint.reply(req, response(req, 403, to_tag=self.tag, source=peer.addr), peer)
+            return
+        if password or not self.cfg.accept_unknown:
+            auth = digest.parse_header(req.get("authorization") or "")
+            if not auth or not self.nonces.valid(auth.get("nonce", "")):
+                out = response(req, 401, to_tag=self.tag, source=peer.addr)
+                out.add("WWW-Authenticate", digest.challenge(self.cfg.realm, self.nonces.issue()))
+                self.endpoint.reply(req, out, peer)
+                return
+            if not digest.verify(auth, password, "REGISTER"):
+                self.metrics.inc("vsgw_gb28181_register_total", result="wrong_password")
+                self.endpoint.reply(req, response(req, 403, to_tag=self.tag, source=peer.addr), peer)
+                return
+        expires = _expires(req)
+        out = response(req, 200, to_tag=self.tag, source=peer.addr)
+        out.add("Date", datetime.now().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3])
+        out.add("Expires", str(expires))
+        if req.get("contact"):
+            out.add("Contact", req.get("contact") or "")
+        self.endpoint.reply(req, out, peer)
+        if expires == 0:
+            self.metrics.inc("vsgw_gb28181_register_total", result="unregister")
+            self.devices.unregistered(device_id)
+            return
+        self.metrics.inc("vsgw_gb28181_register_total", result="ok")
+        dev = self.devices.registered(device_id, peer, req.get("contact") or "", expires, req.get("x-gb-ver") or "")
+        dev.charset = self.cfg.charset_for(device_id)
+
+    def _message(self, req: SipMessage, peer: Peer) -> None:
+        device_id = uri_user(req.get("from") or "")
+        dev = self.devices.get(device_id)
+        try:
+            msg = manscdp.parse(req.body, dev.charset if dev else self.cfg.charset_for(device_id))
+        except XmlError as exc:
+            self._rejected(f"xml_{exc.reason}")
+            self.endpoint.reply(req, response(req, 400, to_tag=self.tag, source=peer.addr), peer)
+            return
+        if msg.kind == "notify" and msg.cmd.lower() == "keepalive":
+            if self.devices.keepalive(device_id, peer) is None:
+                # a device we forgot (restart) or whose registration lapsed: make it re-register
+                self.metrics.inc("vsgw_gb28181_keepalive_total", result="unregistered")
+                self.endpoint.reply(req, response(req, 403, "Register First", to_tag=self.tag,
+                                                  source=peer.addr), peer)
+                return
+            self.metrics.inc("vsgw_gb28181_keepalive_total", result="ok")
+            self.endpoint.reply(req, response(req, 200, to_tag=self.tag, source=peer.addr), peer)
+            return
+        if dev is None or not dev.online:
+            self.endpoint.reply(req, response(req, 403, "Register First", to_tag=self.tag, source=peer.addr), peer)
+            return
+        self.endpoint.reply(req, response(req, 200, to_tag=self.tag, source=peer.addr), peer)
+        if msg.kind == "response" and self.collector.feed(msg):
+            return
+        for fn in self.on_message:
+            fn(dev, msg)
+
+    # -- outgoing ----------------------------------------------------------------------------
+    def new_request(self, method: str, dev: Device, target_id: str, body: bytes = b"",
+                    content_type: str | None = None, call_id: str | None = None,
+                    to_tag: str | None = None, cseq: int | None = None) -> SipMessage:
+        host, port = self.endpoint.host, self.endpoint.port
+        realm = self.cfg.realm
+        peer_host, peer_port = dev.peer.addr
+        msg = SipMessage(method=method, uri=f"sip:{target_id}@{peer_host}:{peer_port}")
+        proto = "TCP" if dev.peer.transport == "tcp" else "UDP"
+        msg.add("Via", f"SIP/2.0/{proto} {host}:{port};rport;branch={new_branch()}")
+        msg.add("From", f"<sip:{self.cfg.server_id}@{realm}>;tag={self.tag}")
+        msg.add("To", f"<sip:{target_id}@{realm}>" + (f";tag={to_tag}" if to_tag else ""))
+        msg.add("Call-ID", call_id or new_call_id(host))
+        msg.add("CSeq", f"{cseq or next(self._cseq)} {method}")
+        msg.add("Max-Forwards", "70")
+        msg.add("User-Agent", USER_AGENT)
+        if content_type:
+            msg.add("Content-Type", content_type)
+        msg.body = body
+        return msg
+
+    async def send_manscdp(self, dev: Device, kind: str, cmd: str, target_id: str, sn: int,
+                           fields: list[tuple[str, object]] | None = None) -> SipMessage:
+        body = manscdp.build(kind, cmd, sn, target_id, fields)
+        req = self.new_request("MESSAGE", dev, target_id, body, manscdp.CONTENT_TYPE)
+        resp = await self.endpoint.request(req, dev.peer)
+        if resp.status != 200:
+            raise DeviceRefused(resp.status or 0, resp.reason)
+        return resp
+
+    async def query(self, dev: Device, cmd: str, target_id: str | None = None,
+                    fields: list[tuple[str, object]] | None = None, timeout: float | None = None) -> Answer:
+        """Send a Query and collect its Response packet(s)."""
+        target = target_id or dev.id
+        sn = self.next_sn()
+        key = self.collector.expect(target, cmd, sn)
+        try:
+            await self.send_manscdp(dev, "Query", cmd, target, sn, fields)
+        except BaseException:
+            self.collector.cancel(key)
+            raise
+        return await self.collector.wait(key, timeout or self.cfg.catalog_timeout)
+
+
+class DeviceRefused(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"device answered {status} {reason}")
+        self.status = status
+
+
+def _expires(req: SipMessage) -> int:
+    raw = req.get("expires")
+    if raw is None:
+        from .sip import param
+
+        raw = param(req.get("contact") or "", "expires") or "3600"
+    return int(raw) if raw.strip().isdigit() else 3600
