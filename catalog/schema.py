@@ -266,5 +266,5 @@ def decommission(data: dict[str, Any]) -> dict[str, Any]:
 def filing(data: dict[str, Any]) -> dict[str, Any]:
     c = _Checker(data, False)
     c.day("filed_on", required=True)
-    c.text("filing_ref", limit=64)
+    c.text("filing_ref", required=False, limit=64)
     return c.result()

@@ -346,6 +346,17 @@ async def site_categories(request: web.Request) -> web.Response:
     return json_response({"categories": [c.to_dict() for c in categories().values()]})
 
 
+def _bound(handler: Callable[[web.Request], Awaitable[web.StreamResponse]], plural: str, verb: str):  # noqa: ANN202
+    """One handler per record kind, so each route has its own OpenAPI path and operation id."""
+
+    async def route(request: web.Request) -> web.StreamResponse:
+        request.match_info["kind"] = plural
+        return await handler(request)
+
+    route.__name__ = f"{verb}_{KINDS[plural]}"
+    return route
+
+
 def setup(gw: Gateway) -> None:
     part = Catalog(gw, gw.config.get(CatalogConfig))
     gw.app[PART] = part
@@ -356,18 +367,22 @@ def setup(gw: Gateway) -> None:
     gw.links.append(("Public catalogue (R3)", "{base}/catalogue"))
     gw.links.append(("Registry admin", "{base}/catalog/admin?access_token={token}"))
     obj, r = {"type": "object"}, gw.api.route
-    kinds = "{kind:units|sites|systems|cameras}"
     r("GET", "/api/catalog/site-categories", site_categories, summary="Site categories with their articles (R5, R6)",
       tag="catalog", response=obj)
-    r("POST", f"/api/catalog/{kinds}", create_record, summary="Register a unit, site, system or camera",
-      tag="catalog", body=obj, response=obj, status=201)
-    r("GET", f"/api/catalog/{kinds}", list_records, summary="List records; cameras: search (q, system_id, unit_id, "
-      "site_category, bound, limit, offset)", tag="catalog", response=obj,
-      query={n: {"type": "string"} for n in ("q", "unit_id", "system_id", "site_category", "bound", "limit", "offset")})
-    r("GET", f"/api/catalog/{kinds}/{{id}}", get_record, summary="One record (confidential fields need clearance, R4)",
-      tag="catalog", response=obj)
-    r("PATCH", f"/api/catalog/{kinds}/{{id}}", update_record, summary="Change a record (re-classifying a camera "
-      "into a prohibited site is refused, R6)", tag="catalog", body=obj, response=obj)
+    for plural, kind in KINDS.items():
+        base = f"/api/catalog/{plural}"
+        r("POST", base, _bound(create_record, plural, "create"), summary=f"Register a {kind}", tag="catalog",
+          body=obj, response=obj, status=201)
+        query = {n: {"type": "string"} for n in ("q", "unit_id", "system_id", "site_category", "bound", "limit",
+                                                  "offset")} if kind == "camera" else {"unit_id": {"type": "string"}}
+        r("GET", base, _bound(list_records, plural, "list"), summary=f"List {plural}" + (
+          " (search by id/name, system, unit, category; paged)" if kind == "camera" else ""), tag="catalog",
+          response=obj, query=query)
+        r("GET", base + "/{id}", _bound(get_record, plural, "get"), summary=f"One {kind}" + (
+          " (confidential fields need clearance, R4)" if kind == "camera" else ""), tag="catalog", response=obj)
+        r("PATCH", base + "/{id}", _bound(update_record, plural, "update"), summary=f"Change a {kind}" + (
+          " (re-classifying into a prohibited site is refused, R6)" if kind == "camera" else ""), tag="catalog",
+          body=obj, response=obj)
     r("POST", "/api/catalog/systems/{id}/filing", record_filing, summary="Record the police filing (R7)",
       tag="catalog", body=obj, response=obj)
     r("POST", "/api/catalog/systems/{id}/decommission", decommission, summary="Record notice and dismantling "
