@@ -21,7 +21,7 @@ from adapters.base import Adapter, Channel, PtzCommand
 from gateway.egress.grpc.certs import write_dev_pki
 from gateway.media import AccessUnit
 from gateway.policy import Decision, Subject
-from gateway.tools.pull import channel as client_channel, pull
+from gateway.tools.pull import channel as client_channel
 from proto.vsgw.v1 import vsgw_pb2 as pb
 from proto.vsgw.v1 import vsgw_pb2_grpc as rpc
 from tests.conftest import TOKEN, synthetic
@@ -302,13 +302,19 @@ async def test_malformed_requests_are_invalid_argument_and_counted(gw, pki) -> N
 
 async def test_pull_tool_writes_a_file_ffprobe_reads(gw, pki, tmp_path) -> None:  # noqa: ANN001
     out = tmp_path / "clip.ts"
-    async with connect(gw, pki) as ch:
-        written = await pull(rpc.StreamServiceStub(ch), "cam-1", out, seconds=1.0)
-    assert written >= 25
-    probe = await asyncio.to_thread(subprocess.run, ["ffprobe", "-v", "error", "-show_entries",
-                                    "stream=codec_name,width,height", "-of", "csv=p=0", str(out)],
+    tool = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway.tools.pull", "cam-1", "--out", str(out), "--seconds", "1",
+        "--target", f"127.0.0.1:{gw.grpc.port}", "--ca", str(pki["ca.pem"]), "--cert", str(pki[f"{CLIENT}.pem"]),
+        "--key", str(pki[f"{CLIENT}.key"]), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    stdout, stderr = await asyncio.wait_for(tool.communicate(), 30)
+    assert tool.returncode == 0, stderr.decode()
+    assert stdout.decode().startswith("wrote ")
+    probe = await asyncio.to_thread(subprocess.run, ["/usr/bin/ffprobe", "-v", "error", "-count_packets", "-show_entries",
+                                    "stream=codec_name,width,height,nb_read_packets", "-of", "csv=p=0", str(out)],
                                     capture_output=True, text=True, check=True)
-    assert set(probe.stdout.split()) == {"h264,320,240"}
+    (line,) = set(probe.stdout.split())  # the stream, listed once more under the TS program
+    codec, width, height, packets = line.split(",")
+    assert (codec, width, height) == ("h264", "320", "240") and int(packets) >= 25
 
 
 def test_generated_stubs_match_the_contract(tmp_path) -> None:  # noqa: ANN001

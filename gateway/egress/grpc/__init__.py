@@ -43,7 +43,7 @@ class GrpcEgress:
         server = grpc.aio.server(options=opts)
         allow_tokens = cfg.allow_tokens or cfg.plaintext
         rpc.add_CameraServiceServicer_to_server(CameraService(self.gw, allow_tokens), server)
-        rpc.add_StreamServiceServicer_to_server(StreamService(self.gw, allow_tokens), server)
+        StreamService(self.gw, allow_tokens).add_to_server(server)
         rpc.add_PtzServiceServicer_to_server(PtzService(self.gw, allow_tokens), server)
         checker = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(checker, server)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -39,6 +40,38 @@ def _ts(seconds: float) -> Timestamp:
 def unit_message(unit: AccessUnit) -> pb.MediaMessage:
     return pb.MediaMessage(unit=pb.AccessUnit(pts=unit.pts, dts=unit.dts, keyframe=unit.keyframe, data=unit.data,
                                               capture_time=_ts(unit.wallclock)))
+
+
+class EncodedUnits:
+    """The wire bytes of each stream's latest access unit, encoded once for all its live readers
+    (a fan-out to N clients serializes each picture once, not N times)."""
+
+    def __init__(self) -> None:
+        self._latest: dict[str, tuple[AccessUnit, bytes]] = {}
+        self._users: Counter[str] = Counter()
+
+    def use(self, key: str) -> None:
+        self._users[key] += 1
+
+    def release(self, key: str) -> None:
+        """The last live reader of ``key`` left: drop its picture."""
+        self._users[key] -= 1
+        if self._users[key] <= 0:
+            del self._users[key]
+            self._latest.pop(key, None)
+
+    def encode(self, key: str, unit: AccessUnit) -> bytes:
+        cached = self._latest.get(key)
+        if cached is not None and cached[0] is unit:
+            return cached[1]
+        data = unit_message(unit).SerializeToString()
+        self._latest[key] = (unit, data)
+        return data
+
+
+def pass_encoded(message: pb.MediaMessage | bytes) -> bytes:
+    """Response serializer for media streams: bytes are already a serialized MediaMessage."""
+    return message if isinstance(message, bytes) else message.SerializeToString()
 
 
 def info_message(unit: AccessUnit) -> pb.MediaMessage:
@@ -135,6 +168,26 @@ class CameraService(Base, rpc.CameraServiceServicer):
 
 
 class StreamService(Base, rpc.StreamServiceServicer):
+    def __init__(self, gw: Gateway, allow_tokens: bool) -> None:
+        super().__init__(gw, allow_tokens)
+        self.encoded = EncodedUnits()
+
+    def add_to_server(self, server: grpc.aio.Server) -> None:
+        """The generated registration, except that media responses may be pre-encoded bytes."""
+        handlers = {
+            "PullLive": grpc.unary_stream_rpc_method_handler(
+                self.PullLive, request_deserializer=pb.PullLiveRequest.FromString, response_serializer=pass_encoded),
+            "PullPlayback": grpc.unary_stream_rpc_method_handler(
+                self.PullPlayback, request_deserializer=pb.PullPlaybackRequest.FromString,
+                response_serializer=pass_encoded),
+            "GetSnapshot": grpc.unary_unary_rpc_method_handler(
+                self.GetSnapshot, request_deserializer=pb.GetSnapshotRequest.FromString,
+                response_serializer=pb.Snapshot.SerializeToString),
+        }
+        name = pb.DESCRIPTOR.services_by_name["StreamService"].full_name
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))
+        server.add_registered_method_handlers(name, handlers)
+
     async def PullLive(self, request: pb.PullLiveRequest, context: grpc.aio.ServicerContext) -> None:
         """One ``context.write`` at a time: a write completes only when the transport took the
         message within the client's HTTP/2 window, so a slow client stalls here, its bounded hub
@@ -146,7 +199,7 @@ class StreamService(Base, rpc.StreamServiceServicer):
         if not channel.online:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"camera {channel.id!r} is offline")
         key = stream_key(channel.id, request.substream)
-        metrics = self.gw.metrics
+        metrics, encode = self.gw.metrics, self.encoded.encode
         metrics.inc("vsgw_grpc_pulls_total", stream=key)
         with self.gw.hub.subscribe(channel.id, substream=request.substream, name=f"grpc:{subject.id}",
                                    limits=self.gw.reader_limits) as reader:
@@ -158,17 +211,19 @@ class StreamService(Base, rpc.StreamServiceServicer):
                     metrics.inc("vsgw_grpc_reader_skips_total", reader.skips - counted, stream=key)
                     counted = reader.skips
 
+            self.encoded.use(key)
             try:
                 unit = await reader.get()
                 await context.write(info_message(unit))
                 while True:
-                    await context.write(unit_message(unit))
+                    await context.write(encode(key, unit))
                     count_skips()
                     unit = await reader.get()
             except StreamClosed:
                 return
             finally:
                 count_skips()
+                self.encoded.release(key)
 
     async def PullPlayback(self, request: pb.PullPlaybackRequest, context: grpc.aio.ServicerContext) -> None:
         _, channel = await self._authorize(context, Action.VIEW_PLAYBACK, request.camera_id)
