@@ -295,9 +295,17 @@ async def test_malformed_requests_are_invalid_argument_and_counted(gw, pki) -> N
             async for _ in streams.PullPlayback(req):
                 pass
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "end" in err.value.details()
+        for method, reply in (("CameraService/GetCamera", pb.Camera), ("StreamService/PullLive", pb.MediaMessage)):
+            raw = (ch.unary_stream if method.endswith("PullLive") else ch.unary_unary)(
+                f"/vsgw.v1.{method}", request_serializer=bytes, response_deserializer=reply.FromString)
+            with pytest.raises(grpc.aio.AioRpcError) as err:  # not protobuf at all
+                call = raw(b"\xff\xff\xff")
+                await (call.read() if method.endswith("PullLive") else call)
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "not a valid protobuf" in err.value.details()
         # the server keeps serving
         assert len((await cams.ListCameras(pb.ListCamerasRequest())).cameras) == 3
     assert gw.metrics.value("vsgw_grpc_rejected_total", reason="invalid_argument") == 4
+    assert gw.metrics.value("vsgw_grpc_rejected_total", reason="malformed") == 2
 
 
 async def test_pull_tool_writes_a_file_ffprobe_reads(gw, pki, tmp_path) -> None:  # noqa: ANN001

@@ -15,6 +15,7 @@ from proto.vsgw.v1 import vsgw_pb2 as pb
 from proto.vsgw.v1 import vsgw_pb2_grpc as rpc
 
 from .config import GrpcConfig
+from .malformed import MalformedRequests
 from .services import CameraService, PtzService, StreamService
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ class GrpcEgress:
         cfg = self.cfg
         opts = [("grpc.max_send_message_length", cfg.max_message_bytes),
                 ("grpc.max_receive_message_length", 1024 * 1024)]
-        server = grpc.aio.server(options=opts)
+        server = grpc.aio.server(options=opts, interceptors=[MalformedRequests(self.gw.metrics)])
         allow_tokens = cfg.allow_tokens or cfg.plaintext
         rpc.add_CameraServiceServicer_to_server(CameraService(self.gw, allow_tokens), server)
         StreamService(self.gw, allow_tokens).add_to_server(server)
