@@ -50,6 +50,7 @@ class Gateway:
         )
         # recorded footage (the recording part sets it): open_playback / ranges over stored segments
         self.recordings: Any = None
+        self.identity: Any = None  # users, sessions, machine clients (the policy part sets it)
         self.grpc: Any = None  # the gRPC egress when enabled (its bound port: gw.grpc.port)
         self.resource_resolver: Callable[[str], Resource] = lambda cid: Resource("camera", cid)
         http = config.get(HttpConfig)

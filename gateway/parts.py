@@ -4,6 +4,7 @@ may add routes (``gw.api``), adapters (``gw.add_adapter``) and start/stop hooks.
 PARTS: list[str] = [
     "gateway.http.web_core",
     "gateway.http.web_ptz",
+    "gateway.policy.web",
     "catalog.web",
     "adapters.synthetic",
     "adapters.rtsp",

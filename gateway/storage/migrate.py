@@ -28,7 +28,11 @@ class Migration:
 MIGRATIONS: list[Migration] = []
 
 # Modules whose import registers migrations; parts append themselves here.
-MIGRATION_MODULES: list[str, "catalog.models"] = ["gateway.storage.core", "gateway.recording.index"]
+MIGRATION_MODULES: list[str] = [
+    "gateway.storage.core", "gateway.recording.index", "gateway.audit.chain", "gateway.identity.models",
+    "gateway.policy.grants",
+    "catalog.models",
+]
 
 _meta = MetaData()
 schema_versions = Table(

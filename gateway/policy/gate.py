@@ -1,0 +1,132 @@
+"""The tiered policy gate (R2, R11–R13): default deny, a reason on every deny, every decision
+audited. Roles give a baseline bounded by clearance and platform tier; grants extend it narrowly.
+
+Audit granularity: every denial and every allow is one audit record, except allows with
+``context["quiet"]`` (list filtering, one call per row): those are counted per (actor, action)
+and written as one aggregate record when :meth:`TieredGate.flush` runs (every few seconds and at
+stop). Static API tokens (``kind == "token"``) are the service/bootstrap identity: they may do
+everything to cameras and management, but never read the audit trail (separation of duties)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.audit import AuditSink
+
+from .grants import Emergency, Grant
+from .model import Action, Decision, Resource, Subject
+
+A = Action
+VIDEO = {A.VIEW_LIVE, A.VIEW_PLAYBACK, A.EXPORT, A.PULL_STREAM}
+ROLE_ACTIONS: dict[str, frozenset[Action]] = {
+    "wall_operator": frozenset({A.LIST, A.VIEW_LIVE, A.VIEW_PLAYBACK, A.PTZ}),
+    "police_officer": frozenset({A.LIST, A.VIEW_LIVE, A.VIEW_PLAYBACK}),
+    "police_chief": frozenset({A.LIST, A.VIEW_LIVE, A.VIEW_PLAYBACK}),
+    "department_admin": frozenset({A.LIST, A.VIEW_LIVE, A.VIEW_PLAYBACK, A.MANAGE}),  # own unit only
+    "platform": frozenset({A.LIST, A.VIEW_LIVE, A.VIEW_PLAYBACK, A.PULL_STREAM, A.PTZ}),
+    "system_admin": frozenset({A.LIST, A.MANAGE}),
+    "auditor": frozenset({A.LIST}),
+    "emergency_commander": frozenset({A.LIST}),
+    "emergency_agency_user": frozenset({A.LIST}),
+    "relative": frozenset(),
+}
+# Highest security level each platform tier may reach (R2, QD 13: graded, tiered permissions).
+TIER_CEILING = {"sharing": 2, "emergency": 3, "police": 5}
+EMERGENCY_ROLES = {"emergency_commander", "emergency_agency_user"}
+EMERGENCY_ACTIONS = {A.LIST, A.VIEW_LIVE, A.VIEW_PLAYBACK, A.EXPORT, A.PULL_STREAM}  # never delete/alter
+MASK_LIFTERS = {"police_chief"}
+UNIT_SCOPED = {"department_admin"}
+
+
+class TieredGate:
+    def __init__(self, audit: AuditSink) -> None:
+        self.audit = audit
+        self.grants: dict[str, Grant] = {}
+        self.emergencies: dict[str, Emergency] = {}
+        self.decisions = 0
+        self._quiet: dict[tuple[str, str, str | None], int] = {}
+
+    # -- the gate -----------------------------------------------------------------------
+    async def authorize(self, subject: Subject, action: Action, resource: Resource,
+                        context: dict[str, Any] | None = None) -> Decision:
+        context = context or {}
+        decision = self.decide(subject, action, resource, context)
+        self.decisions += 1
+        if decision.allowed and context.get("quiet"):  # list filtering: counted, recorded in aggregate
+            key = (subject.id, str(action), subject.address)
+            self._quiet[key] = self._quiet.get(key, 0) + 1
+        else:
+            await self.audit.record(
+                actor=subject.id, action=str(action), resource=f"{resource.kind}:{resource.id}",
+                decision="allow" if decision.allowed else "deny", reason=decision.reason, address=subject.address,
+                request_id=context.get("request_id"),
+                extra={k: v for k, v in (("grant", decision.grant_id), ("flags", sorted(decision.flags)),
+                                         ("egress", context.get("egress"))) if v},
+            )
+        return decision
+
+    async def flush(self) -> None:
+        """Write the aggregate records for quiet (list-filtering) allows."""
+        pending, self._quiet = self._quiet, {}
+        for (actor, action, address), count in pending.items():
+            await self.audit.record(actor=actor, action=action, resource="camera:*", decision="allow",
+                                    reason=f"{count} list-filtering decisions allowed", address=address,
+                                    extra={"aggregate": count})
+
+    def decide(self, subject: Subject, action: Action, resource: Resource, context: dict[str, Any]) -> Decision:
+        """Pure and in-memory: no I/O, so it can be property-tested and benchmarked."""
+        if not subject.id:
+            return Decision(False, "not authenticated")
+        roles = subject.roles
+        if resource.kind == "audit":
+            if "auditor" in roles:
+                return Decision(True, "auditors read the audit trail (R18)")
+            return Decision(False, "only auditors read the audit trail; system administrators cannot (separation of duties)")
+        if resource.kind == "policy" and action is A.MANAGE and "auditor" in roles:
+            return Decision(False, "auditors cannot change policy (separation of duties)")
+        if action in VIDEO and resource.attrs.get("privacy_masks") and not (MASK_LIFTERS & roles) \
+                and not context.get("can_mask"):
+            return Decision(False, "privacy mask zones apply; this egress cannot mask yet")
+        if subject.kind == "token":
+            return Decision(True, "static API token: service identity")
+        now = context.get("now") or datetime.now(UTC)
+        base = self._by_role(subject, action, resource)
+        if base.allowed:
+            return base
+        for grant in self._grants_for(subject):
+            if grant.covers(subject.id, resource.id, action, context.get("start"), context.get("end"), now):
+                if grant.kind == "relative":
+                    return Decision(True, "relatives' view-only grant (R13, WX 25)", grant.id, frozenset({"watermark"}),
+                                    {"watermark": f"{grant.id} {now:%Y-%m-%d %H:%M} UTC"})
+                return Decision(True, "approved retrieval grant (R11)", grant.id)
+        if "relative" in roles:
+            return Decision(False, "relatives may only view the cameras and times of their grant; "
+                                   "no copying, download, stream pull or PTZ (WX 25)")
+        if EMERGENCY_ROLES & roles and action in EMERGENCY_ACTIONS:
+            for em in self.emergencies.values():
+                if em.expires > now and em.covers(resource.id, resource.unit, resource.district):
+                    return Decision(True, f"declared emergency {em.id} ({em.kind}) (R12, QD 23)", em.id,
+                                    frozenset({"emergency", "review"}), {"review": em.id})
+            return Decision(False, "no declared emergency covers this camera")
+        return base
+
+    def _by_role(self, subject: Subject, action: Action, resource: Resource) -> Decision:
+        allowed_roles = [r for r in subject.roles if action in ROLE_ACTIONS.get(r, ())]
+        if not allowed_roles:
+            what = "copy or export footage" if action is A.EXPORT else action.value.replace("_", " ")
+            hint = " without an approved retrieval request (R11)" if action is A.EXPORT else ""
+            return Decision(False, f"roles {sorted(subject.roles) or ['none']} may not {what}{hint}")
+        if resource.security_level > subject.clearance:
+            return Decision(False, f"clearance {subject.clearance} is below security level {resource.security_level} (R2)")
+        ceiling = TIER_CEILING.get(subject.tier, 0)
+        if resource.security_level > ceiling:
+            return Decision(False, f"the {subject.tier} platform tier reaches security level {ceiling}, "
+                                   f"this resource is level {resource.security_level} (R2)")
+        if all(r in UNIT_SCOPED for r in allowed_roles) and resource.unit and resource.unit != subject.unit:
+            return Decision(False, f"department administrators act only within their own unit ({subject.unit})")
+        return Decision(True, f"role {allowed_roles[0]} may {action.value} up to level {min(subject.clearance, ceiling)}")
+
+    def _grants_for(self, subject: Subject) -> Iterable[Grant]:
+        return (g for g in self.grants.values() if subject.id in g.subjects)
