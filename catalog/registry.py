@@ -209,21 +209,25 @@ class Registry:
             unit = system.unit_id if system is not None else ""
         if errors:
             raise Invalid(errors)
-        if not await self.allow(subject, kind, clean["id"], unit):
-            raise Forbidden(f"not permitted to manage unit {unit!r}", "unit_id" if kind != "camera" else "system_id")
+        decision = await self.gw.policy.authorize(subject, Action.MANAGE, Resource(kind, clean["id"], unit=unit))
+        if not decision:
+            raise Forbidden(decision.reason, "unit_id" if kind != "camera" else "system_id")
         return Pending(kind, row, unit)
 
     async def commit(self, subject: Subject, plans: list[Pending], action: str = "catalog.create") -> None:
         """Write planned records in one transaction: all or nothing."""
         try:
             async with self.gw.db.session() as s:
+                for kind in ROWS:  # parents first: without ORM relationships the flush does not order tables
+                    s.add_all([p.row for p in plans if p.kind == kind])
+                    await s.flush()
                 for p in plans:
-                    s.add(p.row)
                     if p.kind == "camera" and p.row.channel_id:
                         system = await s.get(SystemRow, p.row.system_id)
                         if system is not None and system.status in ("built", "accepted", "filed"):
                             system.status = "connected"
-        except IntegrityError:
+        except IntegrityError as exc:
+            log.warning("catalog write conflict: %s", type(exc.orig).__name__)  # never the values (R4)
             raise Conflict("id", "conflicts with a record written meanwhile; retry") from None
         self.generation += 1
         await self._refresh(camera_ids=[p.row.id for p in plans if p.kind == "camera" and p.row.channel_id])
