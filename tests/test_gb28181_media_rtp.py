@@ -55,11 +55,11 @@ def test_r1_reorderer_restores_order_and_reports_gaps() -> None:
     r = Reorderer(window=4)
     pkts = {s: parse_rtp(build_rtp(bytes([s % 256]), s, 0, 1)) for s in range(100, 120)}
     order = [100, 102, 101, 103, 105, 106, 107, 108, 109, 110]  # 104 lost
-    out = [(gap, p.seq) for s in order for gap, p in r.push(pkts[s])]
+    out = [(gap, p.seq) for s in order for gap, p in r.push(s, pkts[s])]
     assert [seq for _, seq in out] == [100, 101, 102, 103, 105, 106, 107, 108, 109, 110]
     assert dict((seq, gap) for gap, seq in out)[105] == 1
     assert r.tracker.lost == 1
-    assert r.push(pkts[104]) == []  # too late now
+    assert r.push(104, pkts[104]) == []  # too late now
 
 
 @settings(max_examples=60, deadline=None)
@@ -73,8 +73,8 @@ def test_r1_reorderer_shuffled_window_loses_nothing(start: int, seed: int) -> No
         rnd.shuffle(block)
         shuffled[i:i + 6] = block
     r = Reorderer(window=16)
-    out = [p.seq for s in shuffled for _, p in r.push(parse_rtp(build_rtp(b"", s, 0, 1)))]
-    out += [p.seq for _, p in r.flush()]
+    out = [seq for s in shuffled for _, seq in r.push(s, s)]
+    out += [seq for _, seq in r.flush()]
     assert out == seqs and r.tracker.lost == 0
 
 

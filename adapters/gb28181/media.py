@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator, Iterator
 import contextlib
 import logging
 import socket
+import struct
+from typing import cast
 
 from gateway.media import CLOCK_RATE, AccessUnit
 
@@ -28,6 +30,7 @@ TRANSPORTS = ("udp", "tcp-passive", "tcp-active")
 RCVBUF = 4 * 1024 * 1024
 MAX_QUEUE_BYTES = 32 * 1024 * 1024  # demuxed units waiting for the hub
 SSRC_IDLE = 2.0  # an adopted (not offered) SSRC silent this long may be replaced
+_SEQ_SSRC = struct.Struct("!H4xI")
 CONNECT_TRIES, CONNECT_GAP = 3, 1.0  # GB/T 28181-2022: TCP media reconnects ≥ 3 times, ≥ 1 s apart
 
 
@@ -94,7 +97,8 @@ class MediaSession:
         self.expected_ssrc = ssrc
         self.port = 0
         self.demuxer = PsDemuxer()
-        self._reorder = Reorderer()
+        self._udp = transport == "udp"
+        self._reorder: Reorderer[bytes] = Reorderer()
         self._seq = SeqTracker()
         self._deframer = Deframer()
         self._loop = asyncio.get_running_loop()
@@ -249,30 +253,39 @@ class MediaSession:
 
     def packet(self, data: bytes) -> None:
         """One RTP packet (UDP datagram or RFC 4571 frame)."""
-        pkt = parse_rtp(data)
-        if pkt is None:
-            self.bad_packets += 1
-            return
-        if pkt.ssrc != self.ssrc_seen and not self._accept_ssrc(pkt.ssrc):
+        if len(data) > 12 and data[0] == 0x80:  # plain RTP v2: the hot path skips parse_rtp
+            seq, ssrc = _SEQ_SSRC.unpack_from(data, 2)
+            payload = data[12:]
+        else:
+            pkt = parse_rtp(data)
+            if pkt is None:
+                self.bad_packets += 1
+                return
+            seq, ssrc, payload = pkt.seq, pkt.ssrc, pkt.payload
+        if ssrc != self.ssrc_seen and not self._accept_ssrc(ssrc):
             self.bad_packets += 1
             return
         self.packets += 1
         self.bytes += len(data)
         self.last_packet = self._loop.time()
         demuxer = self.demuxer
-        if self.transport == "udp":
-            units: list[AccessUnit] = []
-            for gap, p in self._reorder.push(pkt):
-                if gap:
-                    demuxer.discontinuity()
-                units += demuxer.feed(p.payload)
+        if self._udp:
+            ready = self._reorder.push(seq, payload)
+            if len(ready) == 1 and not ready[0][0]:
+                units = demuxer.feed(payload)
+            else:
+                units = []
+                for gap, chunk in ready:
+                    if gap:
+                        demuxer.discontinuity()
+                    units += demuxer.feed(chunk)
         else:
-            gap = self._seq.update(pkt.seq)
+            gap = self._seq.update(seq)
             if gap < 0:
                 return
             if gap:
                 demuxer.discontinuity()
-            units = demuxer.feed(pkt.payload)
+            units = demuxer.feed(payload)
         if units:
             self._emit(units)
 
@@ -335,7 +348,7 @@ class _Tcp(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)  # uvloop's TCP transport is not a subclass
         self.transport = transport
         if not self.session.tcp_connected(transport):
             transport.close()

@@ -50,10 +50,12 @@ class PsDemuxer:
     def __init__(self, codec_hint: str | None = None) -> None:
         self._buf = bytearray()
         self._scan = 0  # where the search for the end of a length-0 PES resumes
+        self._need = 0  # buffered bytes needed before parsing can make progress
         self._synced = True
         self._codec: str | None = None  # from the PSM
         self._hint = codec_hint
         self._tracker: ParamTracker | None = None
+        self._params: tuple[bytes, ...] = ()
         self._chunks: list[bytes] = []
         self._size = 0
         self._pts: int | None = None
@@ -76,7 +78,7 @@ class PsDemuxer:
         if self._buf or self._chunks:
             self._damaged = bool(self._chunks)
             self._buf.clear()
-            self._scan = 0
+            self._scan = self._need = 0
 
     def flush(self) -> list[AccessUnit]:
         """The unit in progress, at the end of a stream (an end code closes a length-0 PES)."""
@@ -87,11 +89,14 @@ class PsDemuxer:
 
     # -- parsing -----------------------------------------------------------------
     def feed(self, data: bytes | bytearray | memoryview) -> list[AccessUnit]:
-        out: list[AccessUnit] = []
         buf = self._buf
         buf += data
-        pos = 0
         n = len(buf)
+        if n < self._need:  # the hot path: more of a PES we already know the length of
+            return []
+        self._need = 0
+        out: list[AccessUnit] = []
+        pos = 0
         while n - pos >= 4:
             if buf[pos] or buf[pos + 1] or buf[pos + 2] != 1 or buf[pos + 3] < END:
                 pos = self._resync(pos)
@@ -131,6 +136,7 @@ class PsDemuxer:
             else:
                 end = pos + 6 + length
                 if end > n:
+                    self._need = end - pos
                     break
             self._scan = 0
             if VIDEO_ID <= sid <= 0xEF:
@@ -212,7 +218,8 @@ class PsDemuxer:
             self.dropped += 1  # continuation of a unit whose start we never saw
             return True
         if start < end:
-            self._chunks.append(bytes(buf[start:end]))
+            with memoryview(buf) as view:  # one copy, not a bytearray slice and then bytes
+                self._chunks.append(bytes(view[start:end]))
             self._size += end - start
             if self._size > MAX_UNIT:
                 self._chunks, self._size, self._pts = [], 0, None
@@ -249,13 +256,17 @@ class PsDemuxer:
                 self.dropped += 1
                 return
             tracker = self._tracker = ParamTracker(codec)
+            self._params = ()
         elif self._codec in (H264, H265) and self._codec != tracker.codec:
             tracker = self._tracker = ParamTracker(self._codec)
+            self._params = ()
         key, has_params = tracker.observe(nals)
         if not tracker.complete():
             self.dropped += 1
             return
-        params = tracker.params
+        if has_params or not self._params:
+            self._params = tracker.params
+        params = self._params
         if key and not has_params:
             data = join_annexb(params) + data
         self.units += 1

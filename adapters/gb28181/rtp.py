@@ -7,18 +7,18 @@ not RTP version 2 with consistent CSRC/extension/padding lengths is rejected (``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import struct
+from typing import Generic, NamedTuple, TypeVar, cast
 
 _HEADER = struct.Struct("!BBHII")
+T = TypeVar("T")
 _LEN = struct.Struct("!H")
 SEQ_MOD = 1 << 16
 MAX_DROPOUT = 3000  # a jump this far ahead (or any packet this far behind) is a sender restart
 MAX_MISORDER = 100
 
 
-@dataclass(frozen=True, slots=True)
-class RtpPacket:
+class RtpPacket(NamedTuple):  # a tuple: ~20x cheaper to build than a frozen dataclass
     marker: bool
     pt: int
     seq: int
@@ -35,6 +35,8 @@ def parse_rtp(data: bytes) -> RtpPacket | None:
     if n < 12:
         return None
     b0, b1, seq, ts, ssrc = _HEADER.unpack_from(data)
+    if b0 == 0x80:  # the common case: no CSRC, extension or padding
+        return RtpPacket(b1 > 0x7F, b1 & 0x7F, seq, ts, ssrc, data[12:])
     if b0 & 0xC0 != 0x80:
         return None
     start = 12 + 4 * (b0 & 0x0F)
@@ -116,55 +118,55 @@ class SeqTracker:
         return 0
 
 
-class Reorderer:
+class Reorderer(Generic[T]):
     """Puts UDP packets back in sequence within a small window; bounded by ``window`` packets.
 
-    ``push`` returns the packets now in order, each with the count of packets lost just before
-    it; a gap is given up on when ``window`` later packets are waiting behind it.
+    ``push(seq, item)`` returns the items now in order, each with the count of packets lost
+    just before it; a gap is given up on when ``window`` later packets are waiting behind it.
     """
 
     def __init__(self, window: int = 16) -> None:
         self.window = window
         self.tracker = SeqTracker()
-        self._held: dict[int, RtpPacket] = {}
+        self._held: dict[int, T] = {}
 
-    def push(self, pkt: RtpPacket) -> list[tuple[int, RtpPacket]]:
+    def push(self, seq: int, item: T) -> list[tuple[int, T]]:
         tracker = self.tracker
         expected = tracker.expected
-        if expected is None or pkt.seq == expected:
-            tracker.update(pkt.seq)
-            out = [(0, pkt)]
+        if seq == expected or expected is None:
+            tracker.expected = (seq + 1) & 0xFFFF
+            out = [(0, item)]
             return self._drain(out) if self._held else out
-        delta = (pkt.seq - expected) % SEQ_MOD
+        delta = (seq - expected) % SEQ_MOD
         if delta > SEQ_MOD - MAX_MISORDER:
             tracker.late += 1
             return []
         if delta >= MAX_DROPOUT:
             self._held.clear()
-            tracker.update(pkt.seq)
-            return [(0, pkt)]
-        if pkt.seq in self._held:
+            tracker.update(seq)
+            return [(0, item)]
+        if seq in self._held:
             tracker.late += 1
             return []
-        self._held[pkt.seq] = pkt
+        self._held[seq] = item
         if len(self._held) < self.window:
             return []
         return self._drain([], force=True)
 
-    def _drain(self, out: list[tuple[int, RtpPacket]], force: bool = False) -> list[tuple[int, RtpPacket]]:
+    def _drain(self, out: list[tuple[int, T]], force: bool = False) -> list[tuple[int, T]]:
         held, tracker = self._held, self.tracker
         while held:
-            nxt = held.pop(tracker.expected, None)  # type: ignore[arg-type]
-            if nxt is None:
+            seq = cast(int, tracker.expected)
+            if seq not in held:
                 if not force:
                     break
-                nxt = held.pop(min(held, key=lambda s: (s - tracker.expected) % SEQ_MOD))  # type: ignore[operator]
+                seq = min(held, key=lambda s: (s - cast(int, tracker.expected)) % SEQ_MOD)
                 force = False
-            out.append((tracker.update(nxt.seq), nxt))
+            out.append((tracker.update(seq), held.pop(seq)))
         return out
 
-    def flush(self) -> list[tuple[int, RtpPacket]]:
-        out: list[tuple[int, RtpPacket]] = []
+    def flush(self) -> list[tuple[int, T]]:
+        out: list[tuple[int, T]] = []
         while self._held:
             out = self._drain(out, force=True)
         return out
