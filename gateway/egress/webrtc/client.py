@@ -61,3 +61,21 @@ class WhepClient:
         if self._task is not None:
             self._task.cancel()
         await self.pc.close()
+
+
+async def _main(url: str, token: str) -> None:
+    client = WhepClient(url, token)
+    async with aiohttp.ClientSession() as http:
+        resp = await client.connect(http)
+        if resp.status != 201:
+            raise SystemExit(f"WHEP refused: {resp.status} {await resp.text()}")
+        print(f"first frame after {await client.first_frame:.3f} s", flush=True)
+        while True:
+            await asyncio.sleep(1)
+            print(f"{len(client.frames)} frames", flush=True)
+
+
+if __name__ == "__main__":
+    import sys
+
+    asyncio.run(_main(sys.argv[1], sys.argv[2]))
