@@ -1,11 +1,13 @@
 """W5: gRPC live pull — gateway CPU per Mbit/s, msgs/s and Mbit/s per core, p99 hub→client delay.
 
 M synthetic cameras (720p25, 2 Mbit/s with noise, pre-rendered once and replayed) in a gateway
-with mTLS gRPC in this process; N pulling clients per camera in other processes. Side by side,
-in the same run: a plain grpc.aio server (same TLS) that streams messages of the same sizes at
-the same pace, with no hub and no policy gate — the floor a Python gRPC server can reach.
+with mTLS gRPC in this process; N pulling clients per camera in other processes (one HTTP/2
+connection per process). Side by side, in the same run: a plain grpc.aio server (same TLS) that
+streams messages of the same sizes at the same pace, with no hub and no policy gate.
+The delay is capture (hub write) to client receive, on the one machine clock.
 
-    .venv/bin/python bench/w5_grpc.py [--cameras 4] [--clients 4] [--seconds 15]
+    .venv/bin/python bench/w5_grpc.py [--cameras 8] [--clients 8] [--procs 4] [--seconds 10]
+                                      [--width 1920 --height 1080 --mbit 8]
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 import sys
 import tempfile
 import time
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -29,7 +32,6 @@ from proto.vsgw.v1 import vsgw_pb2 as pb  # noqa: E402
 from proto.vsgw.v1 import vsgw_pb2_grpc as rpc  # noqa: E402
 
 CLIENT = "police-image-platform"
-WARMUP = 4.0
 
 
 def cpu_seconds() -> float:
@@ -37,12 +39,15 @@ def cpu_seconds() -> float:
     return t.user + t.system
 
 
-def client_proc(target: str, pki: dict[str, str], cameras: list[str], window: tuple[float, float], out: mp.Queue) -> None:
-    """One client process: one mTLS channel (one HTTP/2 connection) carrying a PullLive per camera;
-    it counts what arrives inside ``window`` (Unix times), the span the server's CPU is measured over."""
-    first, last = window
+def client_proc(target: str, pki: dict[str, str], cameras: list[str], seconds: float, start: Any, out: mp.Queue) -> None:
+    """One client process: one mTLS channel (one HTTP/2 connection) carrying a PullLive per camera.
+    It reports "ready" once every pull has had its cached GOP, then counts what arrives in the
+    window [start, start + seconds] the parent sets, the span the server's CPU is measured over."""
+    ready = asyncio.Event()
+    waiting = len(cameras)
 
     async def pull(stub: rpc.StreamServiceStub, camera: str) -> tuple[int, int, list[float]]:
+        nonlocal waiting
         call = stub.PullLive(pb.PullLiveRequest(camera_id=camera))
         msgs = nbytes = units = 0
         live = False  # the cached GOP comes first, up to a GOP old: its delays are not the hub's
@@ -52,13 +57,17 @@ def client_proc(target: str, pki: dict[str, str], cameras: list[str], window: tu
             if not msg.HasField("unit"):
                 continue
             units += 1
-            live = live or (msg.unit.keyframe and units > 1)
-            if first <= now <= last:
+            if not live and msg.unit.keyframe and units > 1:
+                live = True
+                waiting -= 1
+                if not waiting:
+                    ready.set()
+            first = start.value
+            if first and first <= now <= first + seconds:
                 msgs += 1
                 nbytes += len(msg.unit.data)
-                if live:
-                    delays.append(now - msg.unit.capture_time.ToNanoseconds() / 1e9)
-            if now > last:
+                delays.append(now - msg.unit.capture_time.ToNanoseconds() / 1e9)
+            if first and now > first + seconds:
                 break
         call.cancel()
         return msgs, nbytes, delays
@@ -68,7 +77,10 @@ def client_proc(target: str, pki: dict[str, str], cameras: list[str], window: tu
 
         async with channel(target, pki["ca.pem"], pki[f"{CLIENT}.pem"], pki[f"{CLIENT}.key"], None) as ch:
             stub = rpc.StreamServiceStub(ch)
-            results = await asyncio.gather(*(pull(stub, cam) for cam in cameras))
+            pulls = asyncio.gather(*(pull(stub, cam) for cam in cameras))
+            await ready.wait()
+            out.put("ready")
+            results = await pulls
         out.put((sum(r[0] for r in results), sum(r[1] for r in results), [d for r in results for d in r[2]]))
 
     from gateway.cli import run as run_loop
@@ -77,19 +89,22 @@ def client_proc(target: str, pki: dict[str, str], cameras: list[str], window: tu
 
 
 async def measure(target: str, pki: dict[str, str], cameras: list[str], args: argparse.Namespace) -> dict:
-    """Pulls spread over ``args.procs`` client processes; the server's CPU over a steady window."""
+    """Pulls spread over ``args.procs`` client processes; the server's CPU over a steady window
+    that opens once every pull is live (past its cached GOP)."""
     ctx = mp.get_context("spawn")
     out: mp.Queue = ctx.Queue()
+    start = ctx.Value("d", 0.0, lock=False)
     pulls = [cam for cam in cameras for _ in range(args.clients)]
-    shares = [pulls[i::args.procs] for i in range(args.procs)]
-    start = time.time() + WARMUP  # after spawn, connect and the cached-GOP burst
-    window = (start, start + args.seconds)
-    procs = [ctx.Process(target=client_proc, args=(target, pki, share, window, out)) for share in shares if share]
+    shares = [share for share in (pulls[i::args.procs] for i in range(args.procs)) if share]
+    procs = [ctx.Process(target=client_proc, args=(target, pki, share, args.seconds, start, out)) for share in shares]
     for p in procs:
         p.start()
-    await asyncio.sleep(start - time.time())
+    for _ in procs:
+        assert await asyncio.to_thread(out.get, True, 120) == "ready"
+    await asyncio.sleep(1.0)
     c0, w0 = cpu_seconds(), time.time()
-    await asyncio.sleep(window[1] - time.time())
+    start.value = w0
+    await asyncio.sleep(args.seconds)
     cpu, wall = cpu_seconds() - c0, time.time() - w0
     results = [await asyncio.to_thread(out.get) for _ in procs]
     for p in procs:
@@ -106,8 +121,8 @@ async def run_gateway(args: argparse.Namespace, pki: dict[str, str], data: Path)
     from gateway.app import Gateway
     from gateway.config import Config
 
-    cams = [{"id": f"cam-{i}", "kind": "synthetic", "width": 1280, "height": 720, "fps": 25, "gop": 50,
-             "bitrate": 2_000_000, "noise": 24, "loop_seconds": 2} for i in range(args.cameras)]
+    cams = [{"id": f"cam-{i}", "kind": "synthetic", "width": args.width, "height": args.height, "fps": 25, "gop": 50,
+             "bitrate": int(args.mbit * 1e6), "noise": 24, "loop_seconds": 2} for i in range(args.cameras)]
     config = Config({"node": {"data_dir": str(data)}, "http": {"port": 0, "tokens": ["bench"]}, "cameras": cams,
                      "grpc": {"enabled": True, "port": 0, "cert": pki["server.pem"], "key": pki["server.key"],
                               "client_ca": pki["ca.pem"]}}, env={})
@@ -162,17 +177,20 @@ async def run_echo(args: argparse.Namespace, pki: dict[str, str], payloads: list
 
 async def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--cameras", type=int, default=4)
-    p.add_argument("--clients", type=int, default=4, help="pulling clients per camera")
-    p.add_argument("--procs", type=int, default=2, help="client processes the pulls are spread over")
-    p.add_argument("--seconds", type=float, default=15)
+    p.add_argument("--cameras", type=int, default=8)
+    p.add_argument("--clients", type=int, default=8, help="pulling clients per camera")
+    p.add_argument("--procs", type=int, default=4, help="client processes the pulls are spread over")
+    p.add_argument("--seconds", type=float, default=10)
+    p.add_argument("--width", type=int, default=1280)
+    p.add_argument("--height", type=int, default=720)
+    p.add_argument("--mbit", type=float, default=2.0, help="camera bitrate, Mbit/s")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         pki = {k: str(v) for k, v in write_dev_pki(Path(tmp) / "pki").items()}
         gw, payloads = await run_gateway(args, pki, Path(tmp) / "data")
         echo = await run_echo(args, pki, payloads)
     size = sum(map(len, payloads)) / len(payloads)
-    print(f"W5: {args.cameras} cameras x {args.clients} clients over {args.procs} client processes; 720p25, "
+    print(f"W5: {args.cameras} cameras x {args.clients} clients over {args.procs} client processes; {args.width}x{args.height}p25, "
           f"{size * 8 * 25 / 1e6:.2f} Mbit/s, mean message {size / 1024:.1f} KiB; mTLS; {args.seconds:.0f} s window")
     print(f"{'server':6} {'cores':>6} {'msgs/s':>7} {'Mbit/s':>7} {'ms CPU/Mbit':>11} {'msgs/s/core':>11} "
           f"{'Mbit/s/core':>11} {'p50 ms':>7} {'p99 ms':>7} {'skips':>5}")
