@@ -11,7 +11,8 @@ import sys
 
 from gateway import __version__
 
-COMMANDS: list[str] = ["gateway.cli_serve", "gateway.recording.cli", "adapters.gb28181.cli"]
+COMMANDS: list[str] = ["gateway.cli_serve", "gateway.recording.cli", "adapters.gb28181.cli", "gateway.audit.cli",
+                       "gateway.identity.cli"]
 
 
 def main(argv: list[str] | None = None) -> int:

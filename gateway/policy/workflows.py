@@ -149,7 +149,7 @@ class Workflows:
         async with self.gw.db.session() as s:
             s.add(row)
         await self._audit(subject, "retrieval.create", f"retrieval:{row.id}", "request filed",
-                          document_sha256=row.document_sha256, cameras=cameras, action=action)
+                          document_sha256=row.document_sha256, cameras=cameras, access=action)
         return row
 
     async def _load(self, request_id: str) -> RetrievalRow:
