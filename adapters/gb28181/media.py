@@ -270,21 +270,27 @@ class MediaSession:
         self.last_packet = self._loop.time()
         demuxer = self.demuxer
         if self._udp:
-            ready = self._reorder.push(seq, payload)
-            if len(ready) == 1 and not ready[0][0]:
+            reorder = self._reorder
+            tracker = reorder.tracker
+            if seq == tracker.expected and not reorder.held:  # in order: skip the reorderer
+                tracker.expected = (seq + 1) & 0xFFFF
                 units = demuxer.feed(payload)
             else:
                 units = []
-                for gap, chunk in ready:
+                for gap, chunk in reorder.push(seq, payload):
                     if gap:
                         demuxer.discontinuity()
                     units += demuxer.feed(chunk)
         else:
-            gap = self._seq.update(seq)
-            if gap < 0:
-                return
-            if gap:
-                demuxer.discontinuity()
+            tracker = self._seq
+            if seq == tracker.expected:
+                tracker.expected = (seq + 1) & 0xFFFF
+            else:
+                gap = tracker.update(seq)
+                if gap < 0:
+                    return
+                if gap:
+                    demuxer.discontinuity()
             units = demuxer.feed(payload)
         if units:
             self._emit(units)

@@ -128,7 +128,7 @@ class Reorderer(Generic[T]):
     def __init__(self, window: int = 16) -> None:
         self.window = window
         self.tracker = SeqTracker()
-        self._held: dict[int, T] = {}
+        self.held: dict[int, T] = {}  # out-of-order packets waiting for a gap to fill
 
     def push(self, seq: int, item: T) -> list[tuple[int, T]]:
         tracker = self.tracker
@@ -136,25 +136,25 @@ class Reorderer(Generic[T]):
         if seq == expected or expected is None:
             tracker.expected = (seq + 1) & 0xFFFF
             out = [(0, item)]
-            return self._drain(out) if self._held else out
+            return self._drain(out) if self.held else out
         delta = (seq - expected) % SEQ_MOD
         if delta > SEQ_MOD - MAX_MISORDER:
             tracker.late += 1
             return []
         if delta >= MAX_DROPOUT:
-            self._held.clear()
+            self.held.clear()
             tracker.update(seq)
             return [(0, item)]
-        if seq in self._held:
+        if seq in self.held:
             tracker.late += 1
             return []
-        self._held[seq] = item
-        if len(self._held) < self.window:
+        self.held[seq] = item
+        if len(self.held) < self.window:
             return []
         return self._drain([], force=True)
 
     def _drain(self, out: list[tuple[int, T]], force: bool = False) -> list[tuple[int, T]]:
-        held, tracker = self._held, self.tracker
+        held, tracker = self.held, self.tracker
         while held:
             seq = cast(int, tracker.expected)
             if seq not in held:
@@ -167,7 +167,7 @@ class Reorderer(Generic[T]):
 
     def flush(self) -> list[tuple[int, T]]:
         out: list[tuple[int, T]] = []
-        while self._held:
+        while self.held:
             out = self._drain(out, force=True)
         return out
 
