@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 import subprocess
@@ -20,7 +21,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from adapters.base import Adapter, Channel, PtzCommand
 from gateway.egress.grpc.certs import write_dev_pki
 from gateway.media import AccessUnit
-from gateway.policy import Decision, Subject
+from gateway.policy import Decision
 from gateway.tools.pull import channel as client_channel
 from proto.vsgw.v1 import vsgw_pb2 as pb
 from proto.vsgw.v1 import vsgw_pb2_grpc as rpc
@@ -64,16 +65,9 @@ async def gw(make_gateway, pki):  # noqa: ANN001, ANN201
         cameras=cams,
         grpc={"enabled": True, "port": 0, "cert": str(pki["server.pem"]), "key": str(pki["server.key"]),
               "client_ca": str(pki["ca.pem"])},
+        identity={"clients": [f"{CLIENT}=police:5"]},  # the platform's certificate is registered; "stranger" is not
     )
-    gateway.certificate_subject = platform_subject
     return gateway
-
-
-def platform_subject(cn: str) -> Subject | None:
-    """The hook the identity part fills: only the registered platform's certificate maps to a subject."""
-    if cn != CLIENT:
-        return None
-    return Subject(id=f"cert:{cn}", kind="client", name=cn, roles=frozenset({"platform"}), tier="police", clearance=5)
 
 
 def connect(gw, pki, cn: str | None = CLIENT, token: str | None = None, **options: object) -> grpc.aio.Channel:  # noqa: ANN001
@@ -117,6 +111,24 @@ async def test_r18_bad_token_and_unregistered_certificate_are_unauthenticated(gw
     async with connect(gw, pki, token=TOKEN) as ch:  # a valid token works alongside the certificate
         assert len((await rpc.CameraServiceStub(ch).ListCameras(pb.ListCamerasRequest())).cameras) == 3
     assert gw.metrics.value("vsgw_grpc_rejected_total", reason="bad_token") == 1
+
+
+async def test_r2_gate_refuses_a_camera_above_the_platforms_clearance(gw, pki) -> None:  # noqa: ANN001
+    base = gw.resource_resolver
+    gw.resource_resolver = lambda cid: replace(base(cid), security_level=4 if cid == "cam-1" else 0)
+    await gw.identity.add_client("stranger", "sharing", 2, None)  # a sharing-tier platform, clearance 2
+    async with connect(gw, pki, cn="stranger") as ch:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            async for _ in rpc.StreamServiceStub(ch).PullLive(pb.PullLiveRequest(camera_id="cam-1")):
+                pass
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "clearance 2 is below security level 4" in err.value.details()
+        listed = await rpc.CameraServiceStub(ch).ListCameras(pb.ListCamerasRequest())
+        assert [c.id for c in listed.cameras] == ["cam-2", "cam-3"]
+    async with connect(gw, pki) as ch:  # the police platform (clearance 5) sees and pulls it
+        call = rpc.StreamServiceStub(ch).PullLive(pb.PullLiveRequest(camera_id="cam-1"))
+        assert (await call.read()).info.codec == "h264"
+        call.cancel()
 
 
 async def test_r2_policy_denial_is_permission_denied_with_its_reason(gw, pki) -> None:  # noqa: ANN001
