@@ -22,7 +22,8 @@ CAMERAS = {  # camera id -> (unit, district, security level)
 
 
 async def policy_gateway(make_gateway, db_url: str, **sections: Any):  # noqa: ANN001, ANN201
-    gw = await make_gateway(storage={"url": db_url}, identity=FAST_ARGON2, **sections)
+    identity = {**FAST_ARGON2, **sections.pop("identity", {})}
+    gw = await make_gateway(storage={"url": db_url}, identity=identity, **sections)
     gw.resource_resolver = lambda cid: Resource("camera", cid, *CAMERAS.get(cid, (None, None, 0)))
     return gw
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 import hashlib
@@ -65,11 +66,12 @@ class Identity:
         if len(password) < 10:
             raise ValueError("password: at least 10 characters")
         secret = pyotp.random_base32() if PRIVILEGED & set(roles) else None
+        password_hash = await asyncio.to_thread(self.hasher.hash, password)
         async with self.db.session() as s:
             if await s.get(UserRow, username) is not None:
                 raise ValueError(f"username: {username!r} exists")
             s.add(UserRow(username=username, display_name=display_name or username,
-                          password_hash=self.hasher.hash(password), roles=roles, unit=unit, district=district,
+                          password_hash=password_hash, roles=roles, unit=unit, district=district,
                           clearance=clearance, tier=tier, totp_secret=secret, failed_logins=0))
         return secret
 
@@ -87,14 +89,15 @@ class Identity:
     # -- login ------------------------------------------------------------------------
     async def login(self, username: str, password: str, totp: str | None, address: str | None = None) -> tuple[str, datetime, Subject]:
         now = datetime.now(UTC)
-        async with self.db.session() as s:
+        refusal = ""
+        async with self.db.session() as s:  # failures are committed too: raising inside would roll them back
             user = await s.get(UserRow, username, with_for_update=True)
             if user is None:
-                self.hasher.hash(password)  # same cost whether or not the user exists
+                await asyncio.to_thread(self.hasher.hash, password)  # same cost whether or not the user exists
                 raise LoginError("wrong username, password or code")
             if user.locked_until and _aware(user.locked_until) > now:
                 raise LoginError("account locked after repeated failures; try again later")
-            ok = self._password_ok(user, password)
+            ok = await asyncio.to_thread(self._password_ok, user, password)  # argon2 is CPU-heavy
             needs_totp = bool(PRIVILEGED & set(user.roles))
             if ok and needs_totp:
                 ok = bool(totp) and user.totp_secret is not None and pyotp.TOTP(user.totp_secret).verify(totp, valid_window=1)
@@ -103,13 +106,17 @@ class Identity:
                 if user.failed_logins >= self.cfg.max_failures:
                     user.locked_until = now + timedelta(minutes=self.cfg.lockout_minutes)
                     user.failed_logins = 0
-                raise LoginError("wrong username, password or code" + (" (a TOTP code is required)" if needs_totp and not totp else ""))
-            user.failed_logins = 0
-            user.locked_until = None
-            token = secrets.token_urlsafe(32)
-            expires = now + timedelta(minutes=self.cfg.session_minutes)
-            s.add(SessionRow(token_hash=_digest(token), username=username, created=now, expires=expires))
-            return token, expires, self.subject_for(user, _digest(token)[:16], address)
+                refusal = "wrong username, password or code" + (" (a TOTP code is required)" if needs_totp and not totp else "")
+            else:
+                user.failed_logins = 0
+                user.locked_until = None
+                token = secrets.token_urlsafe(32)
+                expires = now + timedelta(minutes=self.cfg.session_minutes)
+                s.add(SessionRow(token_hash=_digest(token), username=username, created=now, expires=expires))
+                subject = self.subject_for(user, _digest(token)[:16], address)
+        if refusal:
+            raise LoginError(refusal)
+        return token, expires, subject
 
     def _password_ok(self, user: UserRow, password: str) -> bool:
         try:

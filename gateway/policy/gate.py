@@ -20,6 +20,7 @@ from .model import Action, Decision, Resource, Subject
 
 A = Action
 VIDEO = {A.VIEW_LIVE, A.VIEW_PLAYBACK, A.EXPORT, A.PULL_STREAM}
+VIEW = {A.VIEW_LIVE, A.VIEW_PLAYBACK}
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {
     "wall_operator": frozenset({A.LIST, A.VIEW_LIVE, A.VIEW_PLAYBACK, A.PTZ}),
     "police_officer": frozenset({A.LIST, A.VIEW_LIVE, A.VIEW_PLAYBACK}),
@@ -95,13 +96,16 @@ class TieredGate:
         base = self._by_role(subject, action, resource)
         if base.allowed:
             return base
+        relative = "relative" in roles
         for grant in self._grants_for(subject):
+            if (relative or grant.kind == "relative") and (grant.kind != "relative" or action not in VIEW):
+                continue  # relatives view, never copy, whatever a grant says (R13)
             if grant.covers(subject.id, resource.id, action, context.get("start"), context.get("end"), now):
                 if grant.kind == "relative":
                     return Decision(True, "relatives' view-only grant (R13, WX 25)", grant.id, frozenset({"watermark"}),
                                     {"watermark": f"{grant.id} {now:%Y-%m-%d %H:%M} UTC"})
                 return Decision(True, "approved retrieval grant (R11)", grant.id)
-        if "relative" in roles:
+        if relative:
             return Decision(False, "relatives may only view the cameras and times of their grant; "
                                    "no copying, download, stream pull or PTZ (WX 25)")
         if EMERGENCY_ROLES & roles and action in EMERGENCY_ACTIONS:
