@@ -146,6 +146,9 @@ async def test_r1_garbage_datagrams_are_counted_and_the_stream_survives(units: l
     await session.close()
     assert session.bad_packets >= 3  # the empty datagram may never be delivered
     assert session.ps_errors >= 1
+    stats = session.stats()
+    assert stats["bad_rtp"] == session.bad_packets and stats["bad_ps"] == session.ps_errors
+    assert stats["units"] == len(got)
     assert session.lost == 0  # the bad PS arrived in sequence: counted as PS errors, not as loss
     good = {u.data for u in units}
     assert all(u.data in good for u in got) and len(got) >= len(units) - 4

@@ -126,11 +126,21 @@ class MediaSession:
     # -- counters ----------------------------------------------------------------
     @property
     def lost(self) -> int:
-        return (self._reorder.tracker if self.transport == "udp" else self._seq).lost
+        return (self._reorder.tracker if self._udp else self._seq).lost
 
     @property
     def ps_errors(self) -> int:
         return self.demuxer.errors
+
+    def stats(self) -> dict[str, int]:
+        """Counters for metrics: what arrived, and what was rejected or lost and why."""
+        tracker = self._reorder.tracker if self._udp else self._seq
+        return {
+            "packets": self.packets, "bytes": self.bytes, "units": self.demuxer.units,
+            "bad_rtp": self.bad_packets - self.foreign_ssrc, "foreign_ssrc": self.foreign_ssrc,
+            "lost": tracker.lost, "late": tracker.late, "bad_ps": self.demuxer.errors,
+            "dropped_units": self.dropped_units + self.demuxer.dropped, "bad_framing": self._deframer.errors,
+        }
 
     # -- lifecycle ---------------------------------------------------------------
     async def open(self) -> int:
