@@ -11,6 +11,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 
 from gateway.audit.chain import AuditRow, ChainAudit, load_or_create_key, record_fields
@@ -220,6 +221,13 @@ async def export_audit(request: web.Request) -> web.Response:
     return web.Response(text=text, content_type="application/x-ndjson")
 
 
+async def audit_key(request: web.Request) -> web.Response:
+    """The gateway's Ed25519 public key, to check checkpoints and exports out of band."""
+    audit: ChainAudit = gateway_of(request).audit  # type: ignore[assignment]
+    pem = audit.key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return web.Response(text=pem.decode(), content_type="application/x-pem-file")
+
+
 def setup(gw: Gateway) -> None:
     cfg = gw.config.get(IdentityConfig)
     identity = Identity(gw.db, cfg)
@@ -281,3 +289,5 @@ def setup(gw: Gateway) -> None:
       query={n: {"type": "string"} for n in ("actor", "action", "resource", "decision", "limit")})
     r("GET", "/api/audit/export", export_audit, summary="Signed JSON-lines export (auditors)", tag="audit",
       response={"type": "string"}, content_type="application/x-ndjson")
+    r("GET", "/api/audit/key", audit_key, summary="The gateway's Ed25519 public key (PEM)", tag="audit",
+      response={"type": "string"}, content_type="application/x-pem-file")

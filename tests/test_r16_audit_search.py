@@ -1,0 +1,55 @@
+"""R16, R18: every view is in the audit trail; auditors search it and export it as signed JSON lines
+over HTTP; system administrators and the service token cannot read it (separation of duties)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import aiohttp
+from cryptography.hazmat.primitives import serialization
+import pyotp
+import pytest
+
+from gateway.policy import Action
+
+from .conftest import auth
+from .test_policy_support import PASSWORD, parts, policy_gateway, user
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_r16_views_are_audited_and_only_auditors_search_and_export(db_url, make_gateway) -> None:
+    gw = await policy_gateway(make_gateway, db_url)
+    identity, _, gate = parts(gw)
+    op = await user(gw, "op", "wall_operator", clearance=2)
+    await gate.authorize(op, Action.VIEW_LIVE, gw.camera_resource("cam-a"), {"request_id": "req-1"})
+    await gate.authorize(op, Action.VIEW_LIVE, gw.camera_resource("cam-secret"))
+    secret = await identity.add_user("aud", PASSWORD, ["auditor"])
+    root_secret = await identity.add_user("root", PASSWORD, ["system_admin"])
+    base = f"http://127.0.0.1:{gw.http_port}"
+    async with aiohttp.ClientSession() as http:
+        async def token_of(name: str, totp: str) -> dict[str, str]:
+            async with http.post(f"{base}/api/login", json={"username": name, "password": PASSWORD, "totp": totp}) as r:
+                return {"Authorization": f"Bearer {(await r.json())['token']}"}
+
+        auditor, root = await token_of("aud", pyotp.TOTP(secret).now()), await token_of("root", pyotp.TOTP(root_secret).now())
+        for headers in (root, auth()):
+            async with http.get(f"{base}/api/audit", headers=headers) as resp:
+                assert resp.status == 403 and "only auditors" in (await resp.json())["message"]
+        async with http.get(f"{base}/api/audit", params={"actor": op.id}, headers=auditor) as resp:
+            records = (await resp.json())["records"]
+        assert [(r["resource"], r["decision"]) for r in records] == [("camera:cam-secret", "deny"), ("camera:cam-a", "allow")]
+        assert records[1]["request_id"] == "req-1" and "clearance 2 is below security level 4" in records[0]["reason"]
+        async with http.get(f"{base}/api/audit/export", headers=auditor) as resp:
+            text = await resp.text()
+        async with http.get(f"{base}/api/audit/key", headers=auditor) as resp:
+            public = serialization.load_pem_public_key(await resp.read())
+    *lines, trailer = text.rstrip("\n").split("\n")
+    signed = json.loads(trailer)
+    body = "\n".join(lines)
+    assert hashlib.sha256(body.encode()).hexdigest() == signed["export_sha256"]
+    public.verify(bytes.fromhex(signed["signature_ed25519"]), signed["export_sha256"].encode())  # raises if forged
+    exported = [json.loads(line) for line in lines]
+    assert [r["seq"] for r in exported] == sorted(r["seq"] for r in exported)
+    assert all(b["prev_hash"] == a["hash"] for a, b in zip(exported, exported[1:]))
