@@ -12,7 +12,7 @@ import sys
 from gateway import __version__
 
 COMMANDS: list[str] = ["gateway.cli_serve", "gateway.recording.cli", "adapters.gb28181.cli", "gateway.audit.cli",
-                       "gateway.identity.cli"]
+                       "gateway.identity.cli", "gateway.egress.grpc.cli"]
 
 
 def main(argv: list[str] | None = None) -> int:

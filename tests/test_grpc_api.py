@@ -19,7 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from adapters.base import Adapter, Channel, PtzCommand
-from gateway.egress.grpc.certs import write_dev_pki
+from gateway.cli import main as cli_main
 from gateway.media import AccessUnit
 from gateway.policy import Decision
 from gateway.tools.pull import channel as client_channel
@@ -55,7 +55,10 @@ class PtzRecorder(Adapter):
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory) -> dict[str, Path]:  # noqa: ANN001
-    return write_dev_pki(tmp_path_factory.mktemp("pki"), clients=(CLIENT, "stranger"))
+    """Made by ``vsgw grpc dev-pki``, as a developer would."""
+    folder = tmp_path_factory.mktemp("pki")
+    assert cli_main(["grpc", "dev-pki", str(folder), "--client", CLIENT, "--client", "stranger"]) == 0
+    return {path.name: path for path in folder.iterdir()}
 
 
 @pytest_asyncio.fixture
