@@ -71,7 +71,10 @@ async def main_async(args: argparse.Namespace) -> int:
         try:
             n = await pull(rpc.StreamServiceStub(ch), args.camera, Path(args.out), args.seconds, args.substream)
         except grpc.aio.AioRpcError as exc:
-            print(f"pull: {exc.code().name}: {exc.details()}", file=sys.stderr)
+            hint = ""
+            if exc.code() == grpc.StatusCode.UNAVAILABLE and not args.cert:
+                hint = " (a gateway that requires mTLS refuses the TLS handshake without --cert and --key)"
+            print(f"pull: {exc.code().name}: {exc.details()}{hint}", file=sys.stderr)
             return 1
     print(f"wrote {n} access units to {args.out}")
     return 0
