@@ -219,3 +219,11 @@ def test_r1_ps_fuzz_mutated_stream_same_units_however_split(h264_units: list[Acc
     expected = one.feed(bytes(stream)) + one.flush()
     got = demux_chunked(bytes(stream), seed=seed, top=2000)
     assert [(u.pts, u.data) for u in got] == [(u.pts, u.data) for u in expected]
+
+
+def test_r1_ps_stream_cut_inside_a_pes_drops_only_that_unit(h264_units: list[AccessUnit]) -> None:
+    data = mux_all(h264_units[:5])
+    demuxer = PsDemuxer()
+    out = demuxer.feed(data[:-100]) + demuxer.flush()
+    assert [u.data for u in out] == [u.data for u in h264_units[:4]]
+    assert demuxer.dropped == 1

@@ -115,7 +115,11 @@ class PsDemuxer:
 
     def flush(self) -> list[AccessUnit]:
         """The unit in progress, at the end of a stream (an end code closes a length-0 PES)."""
-        out = self.feed(b"\x00\x00\x01\xb9")
+        out = [] if self._body else self.feed(b"\x00\x00\x01\xb9")
+        if self._body:  # the stream stopped inside a PES: that unit is incomplete
+            self._damaged = True
+        self._buf.clear()
+        self._scan = self._need = self._body = 0
         self._finish(out)
         self._pts = None
         return out

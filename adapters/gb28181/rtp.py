@@ -177,8 +177,8 @@ def frame_4571(packet: bytes) -> bytes:
 
 
 class Deframer:
-    """RFC 4571 stream → RTP packets. A frame that does not start like RTP v2 costs one byte of
-    resync (senders that start mid-packet); each resync is counted once in ``errors``."""
+    """RFC 4571 stream → RTP packets. A frame that does not look like RTP v2 (senders that start
+    mid-packet) makes it skip to the next plausible header; each resync counts once in ``errors``."""
 
     def __init__(self, max_buffer: int = 1 << 20) -> None:
         self._buf = bytearray()
@@ -191,19 +191,21 @@ class Deframer:
         buf += data
         out: list[bytes] = []
         pos, n = 0, len(buf)
-        while n - pos >= 3:
-            size = (buf[pos] << 8) | buf[pos + 1]
-            if size < 12 or buf[pos + 2] & 0xC0 != 0x80:
-                if self._synced:
-                    self._synced = False
-                    self.errors += 1
-                pos += 1
-                continue
-            if n - pos - 2 < size:
-                break
-            self._synced = True
-            out.append(bytes(buf[pos + 2:pos + 2 + size]))
-            pos += 2 + size
+        with memoryview(buf) as view:
+            while n - pos >= 3:
+                size = (buf[pos] << 8) | buf[pos + 1]
+                if size < 12 or buf[pos + 2] & 0xC0 != 0x80:
+                    if self._synced:
+                        self._synced = False
+                        self.errors += 1
+                    nxt = buf.find(b"\x80", pos + 3)  # next plausible RTP v2 first byte
+                    pos = nxt - 2 if nxt >= 0 else max(pos + 1, n - 2)
+                    continue
+                if n - pos - 2 < size:
+                    break
+                self._synced = True
+                out.append(bytes(view[pos + 2:pos + 2 + size]))
+                pos += 2 + size
         if pos:
             del buf[:pos]
         if len(buf) > self._max:
