@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from gateway.audit import AuditSink
@@ -41,10 +42,33 @@ MASK_LIFTERS = {"police_chief"}
 UNIT_SCOPED = {"department_admin"}
 
 
+class GrantTable(dict[str, Grant]):
+    """Grants by id, indexed by subject so a decision looks only at the caller's own grants."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_subject: dict[str, dict[str, Grant]] = {}
+
+    def __setitem__(self, gid: str, grant: Grant) -> None:
+        self.pop(gid, None)
+        super().__setitem__(gid, grant)
+        for sid in grant.subjects:
+            self.by_subject.setdefault(sid, {})[gid] = grant
+
+    def __delitem__(self, gid: str) -> None:
+        self.pop(gid)
+
+    def pop(self, gid: str, *default: Grant | None) -> Grant | None:  # type: ignore[override]
+        grant = super().pop(gid, *default)
+        for sid in grant.subjects if grant is not None else ():
+            self.by_subject.get(sid, {}).pop(gid, None)
+        return grant
+
+
 class TieredGate:
     def __init__(self, audit: AuditSink) -> None:
         self.audit = audit
-        self.grants: dict[str, Grant] = {}
+        self.grants = GrantTable()
         self.emergencies: dict[str, Emergency] = {}
         self.decisions = 0
         self._quiet: dict[tuple[str, str, str | None], int] = {}
@@ -117,20 +141,28 @@ class TieredGate:
         return base
 
     def _by_role(self, subject: Subject, action: Action, resource: Resource) -> Decision:
-        allowed_roles = [r for r in subject.roles if action in ROLE_ACTIONS.get(r, ())]
-        if not allowed_roles:
-            what = "copy or export footage" if action is A.EXPORT else action.value.replace("_", " ")
-            hint = " without an approved retrieval request (R11)" if action is A.EXPORT else ""
-            return Decision(False, f"roles {sorted(subject.roles) or ['none']} may not {what}{hint}")
-        if resource.security_level > subject.clearance:
-            return Decision(False, f"clearance {subject.clearance} is below security level {resource.security_level} (R2)")
-        ceiling = TIER_CEILING.get(subject.tier, 0)
-        if resource.security_level > ceiling:
-            return Decision(False, f"the {subject.tier} platform tier reaches security level {ceiling}, "
-                                   f"this resource is level {resource.security_level} (R2)")
-        if all(r in UNIT_SCOPED for r in allowed_roles) and resource.unit and resource.unit != subject.unit:
-            return Decision(False, f"department administrators act only within their own unit ({subject.unit})")
-        return Decision(True, f"role {allowed_roles[0]} may {action.value} up to level {min(subject.clearance, ceiling)}")
+        unit_mismatch = bool(resource.unit) and resource.unit != subject.unit
+        return role_decision(subject.roles, subject.clearance, subject.tier, subject.unit, action,
+                             resource.security_level, unit_mismatch)
 
     def _grants_for(self, subject: Subject) -> Iterable[Grant]:
-        return (g for g in self.grants.values() if subject.id in g.subjects)
+        return self.grants.by_subject.get(subject.id, {}).values()
+
+
+@lru_cache(maxsize=65536)
+def role_decision(roles: frozenset[str], clearance: int, tier: str, unit: str | None, action: Action,
+                  level: int, unit_mismatch: bool) -> Decision:
+    """The role baseline: a pure function of a few labels, so decisions are cached (W8)."""
+    allowed_roles = sorted(r for r in roles if action in ROLE_ACTIONS.get(r, ()))
+    if not allowed_roles:
+        what = "copy or export footage" if action is A.EXPORT else action.value.replace("_", " ")
+        hint = " without an approved retrieval request (R11)" if action is A.EXPORT else ""
+        return Decision(False, f"roles {sorted(roles) or ['none']} may not {what}{hint}")
+    if level > clearance:
+        return Decision(False, f"clearance {clearance} is below security level {level} (R2)")
+    ceiling = TIER_CEILING.get(tier, 0)
+    if level > ceiling:
+        return Decision(False, f"the {tier} platform tier reaches security level {ceiling}, this resource is level {level} (R2)")
+    if all(r in UNIT_SCOPED for r in allowed_roles) and unit_mismatch:
+        return Decision(False, f"department administrators act only within their own unit ({unit})")
+    return Decision(True, f"role {allowed_roles[0]} may {action.value} up to level {min(clearance, ceiling)}")
