@@ -13,12 +13,14 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 import logging
+import socket
 
 from .sip import SipError, SipMessage, parse, via_address
 
 log = logging.getLogger(__name__)
 T1, T2 = 0.5, 4.0
 MAX_TCP_BUFFER = 512 * 1024
+UDP_RCVBUF = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,9 @@ class Endpoint:
                     raise
         else:
             raise OSError("no free port for SIP UDP+TCP")
+        sock = udp.get_extra_info("socket")
+        if sock is not None:  # a registration storm (every device after a restart) must not overflow it
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RCVBUF)
         self.udp, self.host, self.port = udp, host, bound
         return bound
 
