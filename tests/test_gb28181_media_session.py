@@ -213,3 +213,28 @@ async def test_r1_port_pool_round_robin_and_exhaustion() -> None:
     await again.close()
     with pytest.raises(ValueError):
         PortPool(5000, 4000)
+
+
+async def test_r1_tcp_active_gives_up_after_three_tries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GB/T 28181-2022: at least three connection attempts, then a clear error (not a hang)."""
+    import adapters.gb28181.media as media
+
+    monkeypatch.setattr(media, "CONNECT_GAP", 0.01)
+    attempts = 0
+    real = asyncio.get_running_loop().sock_connect
+
+    async def counting(sock: socket.socket, address: tuple[str, int]) -> None:
+        nonlocal attempts
+        attempts += 1
+        await real(sock, address)
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind((HOST, 0))
+        dead = probe.getsockname()[1]
+        session = MediaSession(PortPool(0, 0), HOST, "tcp-active", ssrc=1)
+        await session.open()
+        monkeypatch.setattr(asyncio.get_running_loop(), "sock_connect", counting)
+        with pytest.raises(OSError):
+            await session.connect(HOST, dead)
+    await session.close()
+    assert attempts == 3
