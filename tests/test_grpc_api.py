@@ -159,7 +159,7 @@ async def test_pull_live_starts_at_keyframe_and_decodes_at_source_resolution(gw,
                 break
         call.cancel()
     info, units = messages[0].info, [m.unit for m in messages[1:]]
-    assert info.codec == "h264" and len(info.parameter_sets) == 2
+    assert info.codec == "h264" and len(info.parameter_sets) == 2 and (info.width, info.height) == (320, 240)
     assert units[0].keyframe and units[0].capture_time.seconds > 0
     ctx = av.CodecContext.create("h264", "r")
     frames = [f for u in units for p in ctx.parse(u.data) for f in ctx.decode(p)]

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import av
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -21,7 +22,7 @@ from proto.vsgw.v1 import vsgw_pb2 as pb
 from proto.vsgw.v1 import vsgw_pb2_grpc as rpc
 
 from .auth import subject_of
-from .snapshot import snapshot_jpeg
+from .snapshot import picture_size, snapshot_jpeg
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -74,8 +75,9 @@ def pass_encoded(message: pb.MediaMessage | bytes) -> bytes:
     return message if isinstance(message, bytes) else message.SerializeToString()
 
 
-def info_message(unit: AccessUnit) -> pb.MediaMessage:
-    return pb.MediaMessage(info=pb.StreamInfo(codec=unit.codec, parameter_sets=list(unit.params)))
+def info_message(unit: AccessUnit, size: tuple[int, int] = (0, 0)) -> pb.MediaMessage:
+    return pb.MediaMessage(info=pb.StreamInfo(codec=unit.codec, parameter_sets=list(unit.params),
+                                              width=size[0], height=size[1]))
 
 
 class Base:
@@ -171,6 +173,23 @@ class StreamService(Base, rpc.StreamServiceServicer):
     def __init__(self, gw: Gateway, allow_tokens: bool) -> None:
         super().__init__(gw, allow_tokens)
         self.encoded = EncodedUnits()
+        self._sizes: dict[tuple[str, tuple[bytes, ...]], tuple[int, int]] = {}
+
+    async def _size(self, unit: AccessUnit) -> tuple[int, int]:
+        """Picture size for StreamInfo: one keyframe decoded per parameter set, off the loop."""
+        if not unit.keyframe:
+            return 0, 0
+        key = (unit.codec, unit.params)
+        size = self._sizes.get(key)
+        if size is None:
+            try:
+                size = await asyncio.to_thread(picture_size, unit)
+            except (ValueError, av.error.FFmpegError):
+                size = (0, 0)
+            if len(self._sizes) >= 1024:  # parameter sets change rarely; keep the table small anyway
+                self._sizes.clear()
+            self._sizes[key] = size
+        return size
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
         """The generated registration, except that media responses may be pre-encoded bytes."""
@@ -214,7 +233,7 @@ class StreamService(Base, rpc.StreamServiceServicer):
             self.encoded.use(key)
             try:
                 unit = await reader.get()
-                await context.write(info_message(unit))
+                await context.write(info_message(unit, await self._size(unit)))
                 while True:
                     await context.write(encode(key, unit))
                     count_skips()
@@ -243,7 +262,7 @@ class StreamService(Base, rpc.StreamServiceServicer):
         try:
             async for unit in units:
                 if first:
-                    await context.write(info_message(unit))
+                    await context.write(info_message(unit, await self._size(unit)))
                     first = False
                 await context.write(unit_message(unit))
         except NotSupported as exc:  # a device that finds out only once asked
