@@ -227,3 +227,18 @@ def test_r1_ps_stream_cut_inside_a_pes_drops_only_that_unit(h264_units: list[Acc
     out = demuxer.feed(data[:-100]) + demuxer.flush()
     assert [u.data for u in out] == [u.data for u in h264_units[:4]]
     assert demuxer.dropped == 1
+
+
+@pytest.mark.parametrize("codec", [H264, H265])
+def test_r1_ps_muxer_output_is_read_by_ffmpeg(codec: str, h264_units: list[AccessUnit],
+                                              h265_units: list[AccessUnit]) -> None:
+    """FFmpeg's own PS demuxer finds the stream type in our PSM and decodes every picture."""
+    import io
+
+    units = h264_units if codec == H264 else h265_units
+    with av.open(io.BytesIO(mux_all(units)), format="mpeg") as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == ("h264" if codec == H264 else "hevc")
+        frames = list(container.decode(stream))
+    assert len(frames) == len(units)
+    assert {(f.width, f.height) for f in frames} == {(W, H)}
