@@ -22,6 +22,7 @@ from gateway.identity.service import Identity, IdentityConfig, LoginError
 from .gate import TieredGate
 from .grants import EmergencyRow, RetrievalRow
 from .model import Action, Resource
+from .pages import add_pages
 from .workflows import Refused, Workflows
 
 if TYPE_CHECKING:
@@ -111,6 +112,17 @@ async def create_retrieval(request: web.Request) -> web.Response:
     _, flows, _ = _state(request)
     row = await _run(flows.create_request(subject_of(request), await _body(request)))
     return json_response(_request_json(row), status=201)
+
+
+async def list_retrievals(request: web.Request) -> web.Response:
+    """Requests the caller may act on: police and auditors see all; others their own and their unit's."""
+    gw, s = gateway_of(request), subject_of(request)
+    async with gw.db.session() as db:
+        rows = list(await db.scalars(select(RetrievalRow).order_by(RetrievalRow.created.desc()).limit(200)))
+    if not {"police_chief", "police_officer", "auditor"} & s.roles:
+        rows = [r for r in rows if s.id in (r.requester, r.second_officer) or
+                ("department_admin" in s.roles and any(gw.camera_resource(c).unit == s.unit for c in r.cameras))]
+    return json_response({"requests": [_request_json(r) for r in rows]})
 
 
 async def get_retrieval(request: web.Request) -> web.Response:
@@ -274,6 +286,8 @@ def setup(gw: Gateway) -> None:
     r("POST", "/api/logout", logout, summary="End this session", tag="identity", response=obj)
     r("GET", "/api/me", me, summary="Who the caller is", tag="identity", response=obj)
     r("POST", "/api/retrievals", create_retrieval, summary="File a retrieval request (R11)", tag="retrieval", body=obj, response=obj, status=201)
+    r("GET", "/api/retrievals", list_retrievals, summary="Retrieval requests the caller may act on", tag="retrieval",
+      response=obj)
     r("GET", "/api/retrievals/{id}", get_retrieval, summary="A retrieval request", tag="retrieval", response=obj)
     for step, text in (("confirm", "Second officer confirms"), ("approve", "Approve (police chief / police)"),
                        ("refuse", "Refuse with a reason (system manager)")):
@@ -291,3 +305,4 @@ def setup(gw: Gateway) -> None:
       response={"type": "string"}, content_type="application/x-ndjson")
     r("GET", "/api/audit/key", audit_key, summary="The gateway's Ed25519 public key (PEM)", tag="audit",
       response={"type": "string"}, content_type="application/x-pem-file")
+    add_pages(gw)
