@@ -128,9 +128,14 @@ class PsDemuxer:
     def feed(self, data: bytes | bytearray | memoryview) -> list[AccessUnit]:
         body = self._body
         if body:  # the hot path: more of a video PES body, kept as is without copying
-            if len(data) <= body:
-                self._body = body - len(data)
-                self._take(data)
+            k = len(data)
+            if k <= body:
+                self._body = body - k
+                if self._keep and type(data) is bytes and self._size + k <= MAX_UNIT:
+                    self._chunks.append(data)
+                    self._size += k
+                else:
+                    self._take(data)
                 return []
             self._take(data[:body])
             data = data[body:]
