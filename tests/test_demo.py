@@ -11,7 +11,8 @@ import aiohttp
 
 async def test_demo_prints_urls_and_serves_four_live_synthetic_cameras(tmp_path) -> None:  # noqa: ANN001
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway", "demo", "--port", "0", "--data-dir", str(tmp_path / "demo"),
+        sys.executable, "-m", "gateway", "demo", "--port", "0", "--sip-port", "0", "--grpc-port", "0",
+        "--data-dir", str(tmp_path / "demo"),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
     )
     try:
