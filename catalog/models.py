@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, inspect, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.storage import Base
@@ -66,9 +67,10 @@ class SystemRow(Base):
 class CameraRow(Base):
     __tablename__ = "catalog_cameras"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    name_key: Mapped[str] = mapped_column(String(200), default="")  # casefolded name: indexed prefix search
     system_id: Mapped[str] = mapped_column(ForeignKey("catalog_systems.id"), index=True)
-    site_category: Mapped[str] = mapped_column(String(32), index=True)
+    site_category: Mapped[str] = mapped_column(String(32))
     installation_location: Mapped[str] = mapped_column(Text)  # confidential (R4)
     address_code: Mapped[str] = mapped_column(String(32))  # confidential (R4)
     device_type: Mapped[str] = mapped_column(String(100))  # confidential (R4)
@@ -104,6 +106,19 @@ class PublicationRow(Base):
     published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     digest: Mapped[str] = mapped_column(String(64))
     body: Mapped[list] = mapped_column(JSON)
+
+
+SEARCH_INDEXES = (Index("ix_catalog_cameras_name_key", CameraRow.name_key),
+                  Index("ix_catalog_cameras_category_system", CameraRow.site_category, CameraRow.system_id))
+
+
+@migration("catalog", 2, "cameras.name_key and search indexes")
+def _name_key(conn: Connection) -> None:
+    if "name_key" not in {c["name"] for c in inspect(conn).get_columns("catalog_cameras")}:
+        conn.execute(text("ALTER TABLE catalog_cameras ADD COLUMN name_key VARCHAR(200) NOT NULL DEFAULT ''"))
+        conn.execute(text("UPDATE catalog_cameras SET name_key = lower(name)"))
+    for index in SEARCH_INDEXES:
+        index.create(conn, checkfirst=True)
 
 
 migration("catalog", 1, "units, sites, systems, cameras, documents, publications")(create_tables(

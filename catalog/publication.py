@@ -94,8 +94,9 @@ class Publisher:
                 built.add(site.id)
             rows.append(_row(site, units.get(sy.unit_id, ""), site.district if site else unit_districts.get(sy.unit_id, ""),
                              sy.id, sy.name, connection_status(sy)))
+        listed = {r["site_id"] for r in rows}
         for site in sites.values():
-            if site.id not in built and not any(r["site_id"] == site.id for r in rows):
+            if site.id not in built and site.id not in listed:
                 rows.append(_row(site, units.get(site.unit_id, ""), site.district, "", "", "not_built"))
         rows.sort(key=lambda r: (r["district"], r["site_id"], r["system_id"]))
         return rows

@@ -167,7 +167,7 @@ async def search_cameras(request: web.Request) -> web.Response:
     except ValueError:
         raise HttpError(400, "invalid", "limit and offset must be whole numbers", field="limit") from None
     bound = {"true": True, "false": False}.get(q.get("bound", ""), None)
-    rows, total = await part.registry.search_cameras(q=q.get("q", "")[:100], system_id=q.get("system_id"),
+    rows, more = await part.registry.search_cameras(q=q.get("q", "")[:100], system_id=q.get("system_id"),
                                                      unit_id=q.get("unit_id"), site_category=q.get("site_category"),
                                                      bound=bound, limit=limit, offset=offset)
     subject = subject_of(request)
@@ -181,7 +181,7 @@ async def search_cameras(request: web.Request) -> web.Response:
         listed, reveal = seen[key]
         if listed:
             out.append(row_json("camera", cam, reveal))
-    return json_response({"cameras": out, "total": total, "limit": limit, "offset": offset})
+    return json_response({"cameras": out, "more": more, "limit": limit, "offset": offset})
 
 
 @guarded
@@ -376,7 +376,7 @@ def setup(gw: Gateway) -> None:
         query = {n: {"type": "string"} for n in ("q", "unit_id", "system_id", "site_category", "bound", "limit",
                                                   "offset")} if kind == "camera" else {"unit_id": {"type": "string"}}
         r("GET", base, _bound(list_records, plural, "list"), summary=f"List {plural}" + (
-          " (search by id/name, system, unit, category; paged)" if kind == "camera" else ""), tag="catalog",
+          " (search: id/name prefix, system, unit, category; paged)" if kind == "camera" else ""), tag="catalog",
           response=obj, query=query)
         r("GET", base + "/{id}", _bound(get_record, plural, "get"), summary=f"One {kind}" + (
           " (confidential fields need clearance, R4)" if kind == "camera" else ""), tag="catalog", response=obj)

@@ -32,7 +32,9 @@ async def test_catalog_import_registers_everything(db_url, make_gateway) -> None
         cam = await c.ok("GET", "/api/catalog/cameras/c-park-2")
         assert cam["privacy_masks"] == [[0.1, 0.1, 0.2, 0.2]] and cam["signage"] is False
         listed = await c.ok("GET", "/api/catalog/cameras?system_id=sys-park&q=gat")
-        assert [x["id"] for x in listed["cameras"]] == ["c-park-1"] and listed["total"] == 1
+        assert [x["id"] for x in listed["cameras"]] == ["c-park-1"] and listed["more"] is False
+        listed = await c.ok("GET", "/api/catalog/cameras?q=c-park&limit=1")
+        assert [x["id"] for x in listed["cameras"]] == ["c-park-1"] and listed["more"] is True
 
 
 BAD = [
