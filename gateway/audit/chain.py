@@ -4,6 +4,10 @@ before, with periodic checkpoints signed by the gateway's Ed25519 key.
 ``record()`` returns only once its row is committed. Concurrent records are group-committed: one
 writer task takes everything queued and writes it in one transaction, so durability costs one
 commit per batch rather than per event.
+
+Retention (R18, Cybersecurity Law art. 21: at least 6 months): the gateway never deletes or
+prunes audit rows, so there is no setting that could lower it; archiving beyond that is an
+operator's export (``GET /api/audit/export``), not a deletion.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import hashlib
 import json
 import logging
 from pathlib import Path
+import time
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -26,7 +31,6 @@ from gateway.storage.migrate import create_tables, migration
 
 log = logging.getLogger(__name__)
 GENESIS = "0" * 64
-RETENTION_FLOOR_DAYS = 183  # R18: audit kept at least 6 months; not configurable lower
 
 
 class AuditRow(Base):
@@ -89,13 +93,17 @@ def load_or_create_key(path: Path) -> Ed25519PrivateKey:
 class ChainAudit:
     """The gateway's :class:`gateway.audit.AuditSink`."""
 
-    def __init__(self, db: Database, key: Ed25519PrivateKey, checkpoint_every: int = 1000) -> None:
+    def __init__(self, db: Database, key: Ed25519PrivateKey, checkpoint_every: int = 1000,
+                 checkpoint_seconds: float = 60.0) -> None:
         self.db = db
         self.key = key
         self.checkpoint_every = checkpoint_every
+        self.checkpoint_seconds = checkpoint_seconds  # a signed head at least this often while writing
+        self._last_checkpoint = time.monotonic()
         self._queue: list[tuple[dict[str, Any], asyncio.Future[int]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
         self._seq = 0
         self._head = GENESIS
         self._since_checkpoint = 0
@@ -109,13 +117,12 @@ class ChainAudit:
         self._task = asyncio.get_running_loop().create_task(self._writer(), name="audit-writer")
 
     async def stop(self) -> None:
+        """Write what is queued, then sign the head; nothing acknowledged is lost."""
         if self._task is None:
             return
-        while self._queue:
-            self._wake.set()
-            await asyncio.sleep(0.01)
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
+        self._closing = True
+        self._wake.set()
+        await self._task
         self._task = None
         if self._since_checkpoint:
             async with self.db.session() as s:
@@ -139,7 +146,10 @@ class ChainAudit:
             self._wake.clear()
             batch, self._queue = self._queue, []
             if not batch:
+                if self._closing:
+                    return
                 continue
+            self._wake.set()  # look again after this batch: more may queue while it commits
             try:
                 seqs = await self._write(batch)
             except Exception as exc:  # nothing is acknowledged that is not durable
@@ -168,7 +178,8 @@ class ChainAudit:
             s.add_all(rows)
             self._seq, self._head = seq, head
             self._since_checkpoint += len(rows)
-            if self._since_checkpoint >= self.checkpoint_every:
+            if self._since_checkpoint >= self.checkpoint_every or \
+                    time.monotonic() - self._last_checkpoint >= self.checkpoint_seconds:
                 self._checkpoint(s)
         self.batches += 1
         return seqs
@@ -180,3 +191,4 @@ class ChainAudit:
         session.add(CheckpointRow(seq=self._seq, hash=self._head, time=datetime.now(UTC),
                                   signature=self.key.sign(message).hex()))
         self._since_checkpoint = 0
+        self._last_checkpoint = time.monotonic()
