@@ -6,7 +6,8 @@ without it the PostgreSQL variants fail loudly rather than pass quietly.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
 import os
 import uuid
 from typing import Any
@@ -34,20 +35,35 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> str:  # noqa: ANN001
     return request.getfixturevalue("pg_database")
 
 
+@pytest.fixture(scope="session")
+def pg_created() -> Iterator[list[str]]:
+    """Test databases are dropped at the end of the session, not of each test: a gateway a test
+    started may still write while it stops, whatever the order its fixtures are torn down in."""
+    names: list[str] = []
+    yield names
+
+    async def drop() -> None:
+        admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        async with admin.connect() as conn:
+            for name in names:
+                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+    if names:
+        asyncio.run(drop())
+
+
 @pytest_asyncio.fixture
-async def pg_database() -> AsyncIterator[str]:
-    """A fresh PostgreSQL database per test, dropped afterwards."""
+async def pg_database(pg_created: list[str]) -> str:
+    """A fresh PostgreSQL database per test."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
     async with admin.connect() as conn:
         await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+    pg_created.append(name)
     base, _, _ = PG_URL.rpartition("/")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    return f"{base}/{name}"
 
 
 @pytest_asyncio.fixture
