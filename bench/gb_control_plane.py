@@ -21,9 +21,9 @@ import asyncio
 import multiprocessing as mp
 import os
 import socket
-from pathlib import Path
 import sys
 import time
+from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -35,7 +35,7 @@ CLK = os.sysconf("SC_CLK_TCK")
 
 
 # -- gateway process ---------------------------------------------------------------------------
-def gateway_main(conn) -> None:  # noqa: ANN001
+def gateway_main(conn) -> None:
     import uvloop
 
     from adapters.gb28181.config import SipConfig
@@ -62,7 +62,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 # -- load generator process ----------------------------------------------------------------------
-def load_main(port: int, devices: int, sockets: int, phases: list[tuple[float, float]], conn) -> None:  # noqa: ANN001
+def load_main(port: int, devices: int, sockets: int, phases: list[tuple[float, float]], conn) -> None:
     import uvloop
 
     uvloop.run(Load(port, devices, sockets).run(phases, conn))
@@ -79,7 +79,7 @@ class Load(asyncio.DatagramProtocol):
         self.cseq = 0
         self.done = asyncio.Event()
 
-    def datagram_received(self, data: bytes, addr) -> None:  # noqa: ANN001
+    def datagram_received(self, data: bytes, addr) -> None:
         if data.startswith(b"SIP/2.0 401"):
             self._answer_challenge(data)
         elif data.startswith(b"SIP/2.0 200"):
@@ -119,7 +119,7 @@ class Load(asyncio.DatagramProtocol):
     def send(self, i: int, data: bytes) -> None:
         self.socks[i % self.nsock].sendto(data, self.server)
 
-    async def run(self, phases: list[tuple[float, float]], conn) -> None:  # noqa: ANN001
+    async def run(self, phases: list[tuple[float, float]], conn) -> None:
         loop = asyncio.get_running_loop()
         self.idx = {dev: i for i, dev in enumerate(self.ids)}
         for _ in range(self.nsock):

@@ -7,16 +7,19 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from hypothesis import given, settings, strategies as st
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapters.gb28181 import digest, manscdp, sip
 from adapters.gb28181.manscdp import XmlError
-from adapters.gb28181.sdp import Sdp, parse as parse_sdp, ssrc_for
+from adapters.gb28181.sdp import Sdp, ssrc_for
+from adapters.gb28181.sdp import parse as parse_sdp
 from adapters.gb28181.simulator import SimConfig, Simulator
 from adapters.gb28181.sip import SipError
 
-from .test_gb28181_signalling import sip as sip_section, until
+from .test_gb28181_signalling import sip as sip_section
+from .test_gb28181_signalling import until
 
 REGISTER = (b"REGISTER sip:34020000002000000001@3402000000 SIP/2.0\r\n"
             b"v: SIP/2.0/UDP 10.0.0.9:5060;rport;branch=z9hG4bK1\r\n"
@@ -79,16 +82,38 @@ def test_r1_manscdp_parser_never_crashes(data: bytes) -> None:
         pass
 
 
-@settings(max_examples=100, deadline=None)
-@given(st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=30),
-       st.sampled_from(["GB2312", "UTF-8"]))
-def test_r1_manscdp_round_trips_any_name_in_either_charset(name: str, encoding: str) -> None:
-    body = manscdp.build("Response", "DeviceInfo", 7, "34020000001320000001", [("DeviceName", name)], encoding)
+NAMES = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufffe\uffff"),
+                max_size=30)  # any character XML 1.0 allows
+
+
+@settings(max_examples=150, deadline=None)
+@given(NAMES)
+def test_r1_manscdp_round_trips_any_name_declared_utf8(name: str) -> None:
+    body = manscdp.build("Response", "DeviceInfo", 7, "34020000001320000001", [("DeviceName", name)], "UTF-8")
+    assert manscdp.parse(body).root.get("devicename") == name.strip()
+
+
+@settings(max_examples=150, deadline=None)
+@given(NAMES.filter(lambda n: all(_gb_ok(c) for c in n)))
+def test_r1_manscdp_gb_bodies_round_trip_and_override_settles_ambiguity(name: str) -> None:
+    body = manscdp.build("Response", "DeviceInfo", 7, "34020000001320000001", [("DeviceName", name)], "GB2312")
+    assert manscdp.parse(body, charset="gb18030").root.get("devicename") == name.strip()
+    if not manscdp._looks_utf8(name.encode("gb18030")):  # GB bytes that are not also CJK-shaped UTF-8
+        assert manscdp.parse(body).root.get("devicename") == name.strip()
+
+
+def _gb_ok(c: str) -> bool:
     try:
-        msg = manscdp.parse(body)
-    except XmlError:
-        pytest.fail("built body must parse")
-    assert msg.root.get("devicename") == name.strip()
+        c.encode("gb18030")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def test_r1_manscdp_utf8_mislabelled_as_gb2312_still_read() -> None:
+    body = ('<?xml version="1.0" encoding="GB2312"?><Response><CmdType>Catalog</CmdType><SN>1</SN>'
+            '<DeviceID>1</DeviceID><Name>东门广场</Name></Response>').encode("utf-8")
+    assert manscdp.parse(body).root.get("name") == "东门广场"
 
 
 def test_r1_manscdp_case_insensitive_and_gbk_override() -> None:

@@ -9,14 +9,14 @@ from datetime import datetime, timedelta
 import av
 import pytest
 
-from adapters.gb28181.simulator import Quirks, SimConfig, Simulator
 from adapters.gb28181.sdp import Sdp
+from adapters.gb28181.simulator import Quirks, SimConfig, Simulator
 
 from .test_gb28181_signalling import sip, until
 
 
 async def setup_pair(make_gateway, media_transport: str = "udp", sim_transport: str = "udp",
-                     quirks: Quirks | None = None, **sip_kw):  # noqa: ANN001, ANN003, ANN201
+                     quirks: Quirks | None = None, **sip_kw):
     gw = await make_gateway(sip=sip(media_transport=media_transport, **sip_kw))
     sim = Simulator(SimConfig("127.0.0.1", gw.gb28181.server.port, transport=sim_transport,
                               quirks=quirks or Quirks()))
@@ -26,7 +26,7 @@ async def setup_pair(make_gateway, media_transport: str = "udp", sim_transport: 
     return gw, sim, cid
 
 
-async def decoded_frames(gw, cid: str, want: int = 10, timeout: float = 15.0) -> int:  # noqa: ANN001
+async def decoded_frames(gw, cid: str, want: int = 10, timeout: float = 15.0) -> int:
     decoder = av.CodecContext.create("h264", "r")
     frames = 0
     with gw.hub.subscribe(cid, name="test", limits=gw.reader_limits) as reader:
@@ -110,5 +110,19 @@ async def test_r1_playback_with_mansrtsp_and_end_of_file(make_gateway) -> None:
         assert "Range: npt=30-" in infos[1]
         assert infos[2].startswith("PAUSE MANSRTSP/1.0") and "PauseTime: now" in infos[2]
         assert "CSeq: 3" in infos[2]
+    finally:
+        await sim.stop()
+
+
+async def test_r1_download_offers_speed_and_ends_on_media_status(make_gateway) -> None:
+    gw, sim, cid = await setup_pair(make_gateway)
+    end = datetime.now().replace(microsecond=0)
+    dev = gw.gb28181.device_of(cid)
+    try:
+        units = [u async for u in gw.gb28181.player.download(dev, cid, end - timedelta(minutes=1), end, speed=4)]
+        assert units and units[0].codec == "h264"
+        offer = (await sim.wait_for(lambda e: e[0] == "INVITE"))[2]
+        assert offer.session == "Download" and offer.speed == 4 and offer.ssrc[0] == "1"
+        assert not gw.gb28181.player.dialogs  # ended and hung up
     finally:
         await sim.stop()

@@ -81,7 +81,7 @@ async def test_r1_ptz_refused_by_policy_never_reaches_the_device(make_gateway) -
     asked = []
 
     class DenyPtz:
-        async def authorize(self, subject, action, resource, context=None):  # noqa: ANN001, ANN201
+        async def authorize(self, subject, action, resource, context=None):
             asked.append((action, resource.id))
             return Decision(False, "PTZ needs the duty officer's grant")
 
@@ -90,9 +90,9 @@ async def test_r1_ptz_refused_by_policy_never_reaches_the_device(make_gateway) -
     await sim.start()
     cid = sim.cfg.channel_ids()[0]
     await until(lambda: cid in gw.registry.channels)
-    async with aiohttp.ClientSession(headers=auth()) as http:
-        async with http.post(f"http://127.0.0.1:{gw.http_port}/api/cameras/{cid}/ptz", json={"tilt": 1}) as r:
-            assert r.status == 403 and "duty officer" in (await r.json())["message"]
+    url = f"http://127.0.0.1:{gw.http_port}/api/cameras/{cid}/ptz"
+    async with aiohttp.ClientSession(headers=auth()) as http, http.post(url, json={"tilt": 1}) as r:
+        assert r.status == 403 and "duty officer" in (await r.json())["message"]
     assert [(str(a), rid) for a, rid in asked] == [("ptz", cid)]
     assert not any(e[1] == "DeviceControl" for e in sim.received)
     await sim.stop()

@@ -15,7 +15,7 @@ DEV = "34020000001320000001"
 DEV2 = "34020000001110000002"
 
 
-def sip(**kw) -> dict:  # noqa: ANN003
+def sip(**kw) -> dict:
     return {"enabled": True, "port": 0, "password": "12345678", "keepalive_interval": 60.0,
             "rtp_low": 0, "rtp_high": 0, "request_timeout": 3.0, "catalog_timeout": 3.0, **kw}
 
@@ -27,7 +27,7 @@ async def until(pred: Callable[[], bool], timeout: float = 8.0) -> None:
             await asyncio.sleep(0.02)
 
 
-async def start_sim(gw, **kw) -> Simulator:  # noqa: ANN001, ANN003
+async def start_sim(gw, **kw) -> Simulator:
     sim = Simulator(SimConfig("127.0.0.1", gw.gb28181.server.port, **kw))
     await sim.start()
     return sim
@@ -85,14 +85,14 @@ async def test_r1_register_answer_has_date_and_expires(make_gateway) -> None:
     seen: list = []
     original = sim.endpoint.request
 
-    async def spy(msg, peer, **kw):  # noqa: ANN001, ANN003, ANN202
+    async def spy(msg, peer, **kw):
         resp = await original(msg, peer, **kw)
         seen.append(resp)
         return resp
 
     sim.endpoint.request = spy  # type: ignore[method-assign]
     await sim.start()
-    ok = [r for r in seen if r.status == 200][0]
+    ok = next(r for r in seen if r.status == 200)
     assert ok.get("expires") == "1800"
     date = ok.get("date") or ""
     assert len(date) == 23 and date[10] == "T"  # 2024-05-01T12:00:00.000, gateway clock
@@ -214,4 +214,19 @@ async def test_r1_catalog_notify_events_add_del_off(make_gateway) -> None:
     await until(lambda: new in gw.registry.channels and b not in gw.registry.channels)
     assert not gw.registry.channels[a].online
     assert gw.registry.channels[new].name == "added"
+    await sim.stop()
+
+
+async def test_r1_refresh_keeps_device_online_and_catalog_subscribe_reaches_device(make_gateway) -> None:
+    gw = await make_gateway(sip=sip())
+    sim = await start_sim(gw)
+    server = gw.gb28181.server
+    dev = server.devices.get(DEV)
+    first_call = sim.call_id
+    await sim.register()  # refresh on the same Call-ID
+    assert sim.call_id == first_call and dev.online
+    assert gw.metrics.value("vsgw_gb28181_device_state_total", state="online", reason="registered") == 1
+    assert await gw.gb28181.subscribe_catalog(DEV, expires=600) == 200
+    sub = await sim.wait_for(lambda e: e[0] == "SUBSCRIBE")
+    assert b"<CmdType>Catalog</CmdType>" in sub[2]
     await sim.stop()

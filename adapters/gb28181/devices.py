@@ -9,9 +9,9 @@ device is gone).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-import time
 
 from adapters.base import Channel
 

@@ -8,15 +8,16 @@ re-INVITEd up to ``reinvites`` times before the hub is told it failed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from datetime import datetime
 import itertools
 import logging
+from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from gateway.media import AccessUnit
 
-from .sdp import Sdp, SdpError, parse as parse_sdp, ssrc_for
+from .sdp import Sdp, SdpError, ssrc_for
+from .sdp import parse as parse_sdp
 from .server import DeviceRefused
 from .sip import SipMessage, param, uri_hostport
 

@@ -12,7 +12,7 @@ _PARAM = re.compile(r'(\w+)\s*=\s*(?:"([^"]*)"|([^\s,]+))')
 
 
 def md5(text: str) -> str:
-    return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 - the protocol's algorithm
+    return hashlib.md5(text.encode()).hexdigest()
 
 
 def parse_header(value: str) -> dict[str, str]:
@@ -74,7 +74,8 @@ def authorization(challenge_value: str, username: str, password: str, method: st
     qop = "auth" if "auth" in (ch.get("qop") or "").split(",") else None
     nc, cnonce = "00000001", secrets.token_hex(4)
     resp = response(username, realm, password, method, uri, nonce, qop, nc, cnonce)
-    out = f'Digest username="{username}", realm="{realm}", nonce="{nonce}", uri="{uri}", response="{resp}", algorithm=MD5'
+    out = (f'Digest username="{username}", realm="{realm}", nonce="{nonce}", uri="{uri}", '
+           f'response="{resp}", algorithm=MD5')
     if qop:
         out += f', qop={qop}, nc={nc}, cnonce="{cnonce}"'
     return out

@@ -7,14 +7,15 @@ devices and the 2022 text disagree on case. Parsing yields a small tree of :clas
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import re
+from dataclasses import dataclass, field
 from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
 
 CONTENT_TYPE = "Application/MANSCDP+xml"
 ROOTS = ("query", "control", "notify", "response")
-_PROLOG = re.compile(rb"^\s*<\?xml[^>]*\?>", re.S)
+_PROLOG = re.compile(rb"^\s*<\?xml[^>]*\?>", re.DOTALL)
+_ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9_-]+)["']""")
 MAX_BODY = 4 * 1024 * 1024
 
 
@@ -61,25 +62,36 @@ class Manscdp:
     root: Node
 
 
-def decode(body: bytes, charset: str | None = None) -> str:
-    """Bytes → text: the override, else GB18030, else UTF-8 (GB18030 accepts most byte soup, so
-    UTF-8 is tried first when it is valid and not plain ASCII)."""
+def decode(body: bytes, charset: str | None = None, declared: str = "") -> str:
+    """Bytes → text. The per-device override wins. A body declared UTF-8 is read as UTF-8. Otherwise
+    (declared GB2312/GBK/GB18030 or nothing) it is GB18030 — unless it is valid UTF-8 made of 3-byte
+    sequences only, which is how CJK looks in UTF-8 from devices that mislabel it (WVP #260)."""
     if charset:
         return body.decode(charset, errors="replace")
+    if declared.lower().replace("-", "") == "utf8" or _looks_utf8(body):
+        try:
+            return body.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    return body.decode("gb18030", errors="replace")
+
+
+def _looks_utf8(body: bytes) -> bool:
     try:
-        return body.decode("utf-8")
+        text = body.decode("utf-8")
     except UnicodeDecodeError:
-        pass
-    try:
-        return body.decode("gb18030")
-    except UnicodeDecodeError:
-        return body.decode("gb18030", errors="replace")
+        return False
+    wide = [c for c in text if ord(c) > 0x7F]
+    return bool(wide) and all(0x800 <= ord(c) <= 0xFFFF for c in wide)
 
 
 def parse(body: bytes, charset: str | None = None) -> Manscdp:
     if len(body) > MAX_BODY:
         raise XmlError("too_large")
-    text = decode(_PROLOG.sub(b"", body, count=1), charset)
+    prolog = _PROLOG.match(body)
+    declared = _ENCODING.search(prolog.group(0)) if prolog else None
+    text = decode(body[prolog.end():] if prolog else body, charset,
+                  declared.group(1).decode("ascii", "replace") if declared else "")
     try:
         elem = ET.fromstring(text.strip())
     except ET.ParseError as exc:

@@ -9,10 +9,10 @@ transaction exists, and counted in ``vsgw_gb28181_rejected_total``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from datetime import datetime
 import itertools
 import logging
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from . import digest, manscdp

@@ -4,9 +4,9 @@ a playback or download ends after ``playback_seconds`` with MediaStatus 121 (R1)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from .media import MediaSender

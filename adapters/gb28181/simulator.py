@@ -9,16 +9,17 @@ PS over RTP of the synthetic H.264 pattern. Quirk switches reproduce field devic
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 import itertools
 import logging
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import digest, manscdp, ptz
 from .manscdp import Manscdp
-from .sdp import Sdp, parse as parse_sdp
+from .sdp import Sdp
+from .sdp import parse as parse_sdp
 from .sip import SipMessage, new_branch, new_call_id, new_tag, response
 from .transport import Endpoint, Peer
 
@@ -100,7 +101,7 @@ class Simulator:
                 pass
         await self.endpoint.close()
 
-    def _spawn(self, coro) -> asyncio.Task:  # noqa: ANN001
+    def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -111,7 +112,7 @@ class Simulator:
             self.received.append((method, what, detail))
             self.changed.notify_all()
 
-    async def wait_for(self, predicate, timeout: float = 10.0):  # noqa: ANN001, ANN201
+    async def wait_for(self, predicate, timeout: float = 10.0):
         """The first received entry matching ``predicate`` (awaits it)."""
         async with asyncio.timeout(timeout), self.changed:
             while True:
@@ -217,7 +218,8 @@ class Simulator:
             await self._note("BYE", req.call_id)
         elif method == "INFO":
             self.endpoint.reply(req, response(req, 200), peer)
-            await self._note("INFO", req.body.decode(errors="replace").split("\r\n", 1)[0], req.body.decode(errors="replace"))
+            text = req.body.decode(errors="replace")
+            await self._note("INFO", text.split("\r\n", 1)[0], text)
         else:
             self.endpoint.reply(req, response(req, 200), peer)
             await self._note(method, "", req.body)

@@ -7,9 +7,9 @@ reason for the metrics, never an uncaught exception (R1).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import re
 import secrets
+from dataclasses import dataclass, field
 
 COMPACT = {"v": "via", "f": "from", "t": "to", "i": "call-id", "m": "contact", "l": "content-length",
            "c": "content-type", "k": "supported", "s": "subject", "e": "content-encoding"}

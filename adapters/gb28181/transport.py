@@ -9,11 +9,11 @@ request instead of handling it twice. Malformed input is counted and dropped, ne
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-import logging
-import socket
 
 from .sip import SipError, SipMessage, parse, via_address
 

@@ -35,7 +35,8 @@ def parse_command(data: object) -> PtzCommand:
         raise HttpError(400, "bad_request", "expected a JSON object")
     unknown = set(data) - set(AXES) - {"preset", "preset_action"}
     if unknown:
-        raise HttpError(400, "bad_request", f"unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
+        name = min(unknown)
+        raise HttpError(400, "bad_request", f"unknown field {name!r}", field=name)
     speeds = {}
     for axis in AXES:
         value = data.get(axis, 0)
@@ -71,7 +72,8 @@ async def ptz(request: web.Request) -> web.Response:
     except NotSupported as exc:
         raise HttpError(501, "not_supported", str(exc)) from None
     except (TimeoutError, ConnectionError) as exc:
-        raise HttpError(502, "device_unreachable", f"the camera did not take the command: {type(exc).__name__}") from None
+        raise HttpError(502, "device_unreachable",
+                        f"the camera did not take the command: {type(exc).__name__}") from None
     return json_response({"ok": True, "stop": command.is_stop})
 
 
