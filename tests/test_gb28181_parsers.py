@@ -112,7 +112,7 @@ def _gb_ok(c: str) -> bool:
 
 def test_r1_manscdp_utf8_mislabelled_as_gb2312_still_read() -> None:
     body = ('<?xml version="1.0" encoding="GB2312"?><Response><CmdType>Catalog</CmdType><SN>1</SN>'
-            '<DeviceID>1</DeviceID><Name>东门广场</Name></Response>').encode("utf-8")
+            '<DeviceID>1</DeviceID><Name>东门广场</Name></Response>').encode()
     assert manscdp.parse(body).root.get("name") == "东门广场"
 
 
