@@ -17,7 +17,7 @@ from functools import lru_cache
 import struct
 
 from gateway.media import H264, H265, AccessUnit
-from gateway.media.nal import ParamTracker, join_annexb, split_annexb
+from gateway.media.nal import ParamTracker, find_start, join_annexb, split_annexb
 
 PACK, END, SYSTEM, PSM = 0xBA, 0xB9, 0xBB, 0xBC
 VIDEO_ID, AUDIO_ID = 0xE0, 0xC0
@@ -31,17 +31,6 @@ _WRAP = 1 << 33
 
 def _read_ts(b: bytes | bytearray, i: int) -> int:
     return (((b[i] >> 1) & 7) << 30) | (b[i + 1] << 22) | ((b[i + 2] >> 1) << 15) | (b[i + 3] << 7) | (b[i + 4] >> 1)
-
-
-def find_start(buf: bytes | bytearray, pos: int = 0) -> int:
-    """Index of the next ``00 00 01`` at or after ``pos``, or -1. Searching for ``00 01`` and
-    checking the byte before is ~5x faster than ``find`` with the 3-byte needle on coded video."""
-    i = buf.find(b"\x00\x01", pos + 1)
-    while i > 0:
-        if buf[i - 1] == 0:
-            return i - 1
-        i = buf.find(b"\x00\x01", i + 2)
-    return -1
 
 
 def scan_unit(codec: str, data: bytes) -> tuple[bool, list[bytes]]:
