@@ -23,7 +23,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, String, Text, select
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, String, Text, insert, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.storage import Base, Database
@@ -168,27 +168,27 @@ class ChainAudit:
         for fields, _ in batch:
             seq += 1
             digest = row_hash(head, seq, fields)
-            rows.append(AuditRow(seq=seq, time=datetime.fromisoformat(fields["time"]), actor=fields["actor"],
-                                 action=fields["action"], resource=fields["resource"], decision=fields["decision"],
-                                 reason=fields["reason"], address=fields["address"], request_id=fields["request_id"],
-                                 extra=fields["extra"], prev_hash=head, hash=digest))
+            rows.append({**fields, "time": datetime.fromisoformat(fields["time"]), "seq": seq, "prev_hash": head,
+                         "hash": digest})
             seqs.append(seq)
             head = digest
+        sign = self._since_checkpoint + len(rows) >= self.checkpoint_every or \
+            time.monotonic() - self._last_checkpoint >= self.checkpoint_seconds
         async with self.db.session() as s:
-            s.add_all(rows)
-            self._seq, self._head = seq, head
-            self._since_checkpoint += len(rows)
-            if self._since_checkpoint >= self.checkpoint_every or \
-                    time.monotonic() - self._last_checkpoint >= self.checkpoint_seconds:
-                self._checkpoint(s)
+            await s.execute(insert(AuditRow), rows)  # one executemany, not one ORM object per row
+            if sign:
+                self._checkpoint(s, seq, head)
+        # the head moves only once the batch is committed: a failed commit leaves no gap in the chain
+        self._seq, self._head = seq, head
+        self._since_checkpoint = 0 if sign else self._since_checkpoint + len(rows)
         self.batches += 1
         return seqs
 
-    def _checkpoint(self, session) -> None:  # noqa: ANN001 - AsyncSession
-        if self._seq == 0:
+    def _checkpoint(self, session, seq: int | None = None, head: str | None = None) -> None:  # noqa: ANN001
+        seq, head = (self._seq, self._head) if seq is None else (seq, head)
+        if seq == 0:
             return
-        message = f"{self._seq}:{self._head}".encode()
-        session.add(CheckpointRow(seq=self._seq, hash=self._head, time=datetime.now(UTC),
-                                  signature=self.key.sign(message).hex()))
+        session.add(CheckpointRow(seq=seq, hash=head, time=datetime.now(UTC),
+                                  signature=self.key.sign(f"{seq}:{head}".encode()).hex()))
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
