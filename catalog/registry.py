@@ -198,9 +198,8 @@ class Registry:
             if system is not None and system.status == "decommissioned":
                 errors.append(FieldError("system_id", "the system is decommissioned", "decommissioned"))
             if clean.get("channel_id"):
-                taken = any(k == "camera" and r.channel_id == clean["channel_id"] for k, r in
-                            ((k[0], v) for k, v in pending.items())) or await self._bound_to(clean["channel_id"])
-                if taken:
+                in_file = any(k[0] == "camera" and r.channel_id == clean["channel_id"] for k, r in pending.items())
+                if in_file or await self._bound_to(clean["channel_id"]) is not None:
                     errors.append(FieldError("channel_id", "already bound to another camera", "duplicate"))
             clean.setdefault("privacy_masks", [])
             row = CameraRow(created_at=t, updated_at=t, bound_at=t if clean.get("channel_id") else None,

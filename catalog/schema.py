@@ -189,9 +189,6 @@ def system(data: dict[str, Any], partial: bool = False) -> dict[str, Any]:
     c.choice("status", tuple(s for s in SYSTEM_STATUS if s != "decommissioned"), required=False)
     c.day("accepted_on")
     c.boolean("pre_existing")
-    if c.out.get("status") in ("accepted", "filed", "connected") and "accepted_on" in c.data \
-            and c.out.get("accepted_on") is None and not partial:
-        c.fail("accepted_on", "required once a system is accepted", "required")
     return c.result()
 
 

@@ -56,6 +56,11 @@ async def test_r3_catalogue_published_to_anonymous_users_with_status_and_version
         assert {r["catalogue_version"] for r in rows} == {str(second["version"])}
         assert {r["system_id"]: r["status"] for r in rows}["sys-market"] == "built_not_connected"
 
+        assert (await anon.call("GET", "/catalog/admin"))[0] == 401  # the admin page is not
+        page = await admin.ok("GET", "/catalog/admin")
+        assert "視頻圖像信息系統登記管理" in page and "sys-market" in page
+        assert "Bulk import (CSV)" in await admin.ok("GET", "/catalog/admin?lang=en")
+
         doc = (await admin.ok("GET", "/api/openapi.json"))["paths"]
         assert doc["/catalogue"]["get"]["security"] == [] and doc["/catalogue.csv"]["get"]["security"] == []
         assert "/api/catalog/cameras/{id}" in doc and "/api/catalog/import" in doc
