@@ -126,3 +126,14 @@ async def test_r1_download_offers_speed_and_ends_on_media_status(make_gateway) -
         assert not gw.gb28181.player.dialogs  # ended and hung up
     finally:
         await sim.stop()
+
+
+async def test_r1_substream_offered_with_2022_streamnumber(make_gateway) -> None:
+    gw, sim, cid = await setup_pair(make_gateway)
+    try:
+        with gw.hub.subscribe(cid, substream=1, name="test", limits=gw.reader_limits) as reader:
+            assert (await asyncio.wait_for(reader.get(), 10)).codec == "h264"
+        offer = (await sim.wait_for(lambda e: e[0] == "INVITE"))[2]
+        assert offer.substream == 1
+    finally:
+        await sim.stop()

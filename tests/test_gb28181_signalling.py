@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
+from adapters.gb28181 import manscdp
 from adapters.gb28181.simulator import Quirks, SimConfig, Simulator
 from gateway.bus import Alarm, ChannelState
 
@@ -210,7 +211,11 @@ async def test_r1_catalog_notify_events_add_del_off(make_gateway) -> None:
 
     await notify("ADD", new)
     await notify("OFF", a)
-    await notify("DEL", b)
+    # a subscription NOTIFY (its own SIP method) carries the same items
+    body = manscdp.build("Notify", "Catalog", 9, DEV, [("SumNum", 1), ('DeviceList Num="1"', [
+        ("Item", [("DeviceID", b), ("Event", "DEL")])])])
+    resp = await sim.endpoint.request(sim._request("NOTIFY", body, manscdp.CONTENT_TYPE), sim.server)
+    assert resp.status == 200
     await until(lambda: new in gw.registry.channels and b not in gw.registry.channels)
     assert not gw.registry.channels[a].online
     assert gw.registry.channels[new].name == "added"
