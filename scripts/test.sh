@@ -9,4 +9,4 @@ if [[ -z ${VSGW_TEST_PG_URL:-} ]]; then
   VSGW_TEST_PG_URL=$(scripts/pg-throwaway.sh start)
   export VSGW_TEST_PG_URL
 fi
-.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+.venv/bin/python -m pytest -q -p no:cacheprovider --durations=15 "$@"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 
 import pytest
 import zmq
@@ -13,9 +14,18 @@ from gateway.bus import Alarm, ChannelState, LocalBus
 from gateway.bus.zmq import ZmqBus
 
 
-@pytest.fixture
-def ipc(tmp_path) -> tuple[str, str]:  # noqa: ANN001
-    return f"ipc://{tmp_path}/bus-in", f"ipc://{tmp_path}/bus-out"
+@pytest.fixture(params=["ipc", "tcp"])
+def ipc(request, tmp_path) -> tuple[str, str]:  # noqa: ANN001
+    """Both transports a deployment uses: a Unix socket on one host, loopback TCP across hosts."""
+    if request.param == "ipc":
+        return f"ipc://{tmp_path}/bus-in", f"ipc://{tmp_path}/bus-out"
+    return f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 async def test_local_bus_delivers_by_topic_prefix() -> None:

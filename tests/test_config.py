@@ -44,3 +44,18 @@ def test_broken_toml_is_a_config_error(tmp_path) -> None:  # noqa: ANN001
     path.write_text("[http\nport=1")
     with pytest.raises(ConfigError, match="bad.toml"):
         Config.load(path, env={})
+
+
+@pytest.mark.parametrize(
+    ("sip", "message"),
+    [
+        ({"enabled": True}, "sip.password: required"),
+        ({"enabled": True, "accept_unknown": False}, "sip.device_passwords: no device could register"),
+        ({"enabled": True, "password": "p", "device_passwords": ["34020000001320000001:"]}, "non-empty password"),
+    ],
+)
+def test_sip_server_never_admits_a_device_without_digest(sip: dict, message: str) -> None:
+    """Security by default: an enabled SIP server with no password to check is a startup error."""
+    with pytest.raises(ConfigError) as err:
+        Config({"sip": sip}, env={})
+    assert message in str(err.value)

@@ -32,7 +32,6 @@ class GbAdapter(Adapter):
 
     def __init__(self, cfg: SipConfig, metrics: Any) -> None:
         super().__init__()
-        cfg.check()
         self.cfg = cfg
         self.metrics = metrics
         self.server = GbServer(cfg, metrics, self._device_changed)

@@ -16,9 +16,9 @@ class SipConfig:
     media_host: str = ""  # address put in SDP c= (devices must reach it); empty = host
     server_id: str = "34020000002000000001"
     domain: str = ""  # empty = the first 10 digits of server_id (also the digest realm)
-    password: str = ""  # the domain password; empty + accept_unknown = no digest check
+    password: str = ""  # the domain password (digest), required when accept_unknown
     device_passwords: list[str] = field(default_factory=list)  # "deviceid:password" per device
-    accept_unknown: bool = True  # devices not listed in device_passwords may register
+    accept_unknown: bool = True  # devices not listed in device_passwords register with the domain password
     charsets: list[str] = field(default_factory=list)  # "deviceid:gbk" per-device body charset
     register_expires_min: int = 60
     keepalive_interval: float = 60.0
@@ -51,7 +51,14 @@ class SipConfig:
                 return cs
         return None
 
-    def check(self) -> None:
+    def __post_init__(self) -> None:
+        """Every REGISTER is digest-checked: no configuration lets a device in without a password."""
+        if self.enabled and self.accept_unknown and not self.password:
+            raise ConfigError("sip.password: required (digest) while sip.accept_unknown = true")
+        if self.enabled and not self.accept_unknown and not self.device_passwords:
+            raise ConfigError("sip.device_passwords: no device could register (accept_unknown = false)")
+        if any(not entry.partition(":")[2] for entry in self.device_passwords):
+            raise ConfigError("sip.device_passwords: expected \"deviceid:password\" with a non-empty password")
         if len(self.server_id) != 20 or not self.server_id.isdigit():
             raise ConfigError("sip.server_id: expected 20 digits")
         if self.media_transport not in ("udp", "tcp-passive", "tcp-active"):

@@ -87,17 +87,16 @@ class GbServer:
             self.metrics.inc("vsgw_gb28181_register_total", result="unknown_device")
             self.endpoint.reply(req, response(req, 403, to_tag=self.tag, source=peer.addr), peer)
             return
-        if password or not self.cfg.accept_unknown:
-            auth = digest.parse_header(req.get("authorization") or "")
-            if not auth or not self.nonces.valid(auth.get("nonce", "")):
-                out = response(req, 401, to_tag=self.tag, source=peer.addr)
-                out.add("WWW-Authenticate", digest.challenge(self.cfg.realm, self.nonces.issue()))
-                self.endpoint.reply(req, out, peer)
-                return
-            if not digest.verify(auth, password, "REGISTER"):
-                self.metrics.inc("vsgw_gb28181_register_total", result="wrong_password")
-                self.endpoint.reply(req, response(req, 403, to_tag=self.tag, source=peer.addr), peer)
-                return
+        auth = digest.parse_header(req.get("authorization") or "")
+        if not auth or not self.nonces.valid(auth.get("nonce", "")):
+            out = response(req, 401, to_tag=self.tag, source=peer.addr)
+            out.add("WWW-Authenticate", digest.challenge(self.cfg.realm, self.nonces.issue()))
+            self.endpoint.reply(req, out, peer)
+            return
+        if not digest.verify(auth, password, "REGISTER"):
+            self.metrics.inc("vsgw_gb28181_register_total", result="wrong_password")
+            self.endpoint.reply(req, response(req, 403, to_tag=self.tag, source=peer.addr), peer)
+            return
         expires = _expires(req)
         out = response(req, 200, to_tag=self.tag, source=peer.addr)
         out.add("Date", datetime.now().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3])

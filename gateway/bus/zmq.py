@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 
 import zmq
 import zmq.asyncio
@@ -20,49 +21,53 @@ log = logging.getLogger(__name__)
 
 
 class ZmqProxy:
-    """XSUB (publishers connect) ↔ XPUB (subscribers connect), run in a thread by libzmq."""
+    """XSUB (publishers connect) ↔ XPUB (subscribers connect), run by libzmq in a daemon thread.
 
-    def __init__(self, ctx: zmq.asyncio.Context, xsub: str, xpub: str) -> None:
-        self._ctx = ctx
+    The proxy owns its context and is stopped by terminating it, which libzmq turns into
+    ``ContextTerminated`` inside the proxy loop. (A steerable proxy's TERMINATE command was
+    sometimes never acted on under traffic, which left ``stop`` waiting forever.) A daemon
+    thread, not the loop's executor: a proxy never stopped must not hold interpreter exit.
+    """
+
+    def __init__(self, xsub: str, xpub: str) -> None:
         self.xsub, self.xpub = xsub, xpub
-        self._task: asyncio.Future[None] | None = None
-        self._ctl = f"inproc://vsgw-proxy-ctl-{id(self)}"
+        self._ctx = zmq.Context()
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        sync_ctx = zmq.Context.shadow(self._ctx.underlying)
-        front = sync_ctx.socket(zmq.XSUB)
-        front.bind(self.xsub)
-        back = sync_ctx.socket(zmq.XPUB)
-        back.bind(self.xpub)
-        ctl = sync_ctx.socket(zmq.PAIR)
-        ctl.bind(self._ctl)
+        front, back = self._ctx.socket(zmq.XSUB), self._ctx.socket(zmq.XPUB)
+        try:
+            front.bind(self.xsub)
+            back.bind(self.xpub)
+        except zmq.ZMQError:
+            front.close(linger=0)
+            back.close(linger=0)
+            raise
 
         def run() -> None:
             try:
-                zmq.proxy_steerable(front, back, None, ctl)
+                zmq.proxy(front, back)
             except zmq.ContextTerminated:
                 pass
             finally:
-                for sock in (front, back, ctl):
-                    sock.close(linger=0)
+                front.close(linger=0)
+                back.close(linger=0)
 
-        self._task = asyncio.get_running_loop().run_in_executor(None, run)
+        self._thread = threading.Thread(target=run, name="vsgw-bus-proxy", daemon=True)
+        self._thread.start()
 
     async def stop(self) -> None:
-        if self._task is None:
+        if self._thread is None:
             return
-        ctl = zmq.Context.shadow(self._ctx.underlying).socket(zmq.PAIR)
-        ctl.connect(self._ctl)
-        ctl.send(b"TERMINATE")
-        ctl.close(linger=100)
-        await self._task
+        self._thread = None
+        await asyncio.get_running_loop().run_in_executor(None, self._ctx.term)  # returns once the proxy closed
 
 
 class ZmqBus(Bus):
     def __init__(self, node: str, xsub: str, xpub: str, *, run_proxy: bool = False) -> None:
         super().__init__(node)
         self._ctx = zmq.asyncio.Context()
-        self._proxy = ZmqProxy(self._ctx, xsub, xpub) if run_proxy else None
+        self._proxy = ZmqProxy(xsub, xpub) if run_proxy else None
         self._xsub, self._xpub = xsub, xpub
         self._pub: zmq.asyncio.Socket | None = None
         self._sub: zmq.asyncio.Socket | None = None
@@ -70,6 +75,14 @@ class ZmqBus(Bus):
         self.malformed = 0
 
     async def start(self) -> None:
+        """Connect (and run the proxy); if the proxy is unreachable, release everything and raise."""
+        try:
+            await self._connect()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _connect(self) -> None:
         if self._proxy is not None:
             self._proxy.start()
         self._pub = self._ctx.socket(zmq.PUB)
@@ -129,4 +142,4 @@ class ZmqBus(Bus):
                 sock.close(linger=0)
         if self._proxy is not None:
             await self._proxy.stop()
-        self._ctx.term()
+        self._ctx.destroy(linger=0)  # closes anything left open instead of waiting for it
