@@ -86,6 +86,7 @@ async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=20)
     ap.add_argument("--port", type=int, default=8095)
+    ap.add_argument("--clients", default="aiortc,chromium")
     a = ap.parse_args()
     server = subprocess.Popen(["taskset", "-c", "0", sys.executable, str(Path(__file__).with_name("w1_server.py")),
                                "--port", str(a.port), "--token", "w1"], stdout=subprocess.PIPE, text=True)
@@ -94,11 +95,13 @@ async def main() -> None:
         assert line.startswith("READY"), line
         base = f"http://127.0.0.1:{a.port}"
         print("# client   GOP      n   p50_ms  p95_ms  max_ms")
-        for client, run in (("aiortc", aiortc_trials), ("chromium", chromium_trials)):
+        runs = {"aiortc": aiortc_trials, "chromium": chromium_trials}
+        for client in a.clients.split(","):
             for label, (cam, gop) in CAMERAS.items():
-                ms = await run(base, cam, gop, a.trials)
+                ms = await runs[client](base, cam, gop, a.trials)
                 print(f"{client:9s} {label}  {len(ms):3d}  {statistics.median(ms):7.1f} {pct(ms, 0.95):7.1f} {max(ms):7.1f}",
                       flush=True)
+                print("#   all:", " ".join(f"{v:.0f}" for v in sorted(ms)), flush=True)
     finally:
         server.terminate()
         server.wait()

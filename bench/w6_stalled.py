@@ -66,6 +66,7 @@ async def stalled_mode(n: int, url: str) -> None:
 
 
 async def main(a: argparse.Namespace) -> None:
+    os.sched_setaffinity(0, {1})  # the healthy viewers beside the stalled ones; the gateway has CPU 0
     server = subprocess.Popen(["taskset", "-c", "0", sys.executable, str(Path(__file__).with_name("w1_server.py")),
                                "--port", str(a.port)], stdout=subprocess.PIPE, text=True)
     stalled = None

@@ -17,6 +17,7 @@ from adapters.base import Adapter, Channel
 from gateway.bus import Bus, ChannelAdded, ChannelRemoved, ChannelState, Event
 from gateway.storage import Database
 from gateway.storage.core import ChannelRow
+from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +41,8 @@ class ChannelRegistry:
         self._task = asyncio.get_running_loop().create_task(self._flusher(), name="registry-flush")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         await self.flush()
 
     def context(self, adapter: Adapter) -> AdapterView:

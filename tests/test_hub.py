@@ -81,6 +81,25 @@ async def test_reader_bounded_by_media_time() -> None:
     await stream.close()
 
 
+async def test_reader_joining_late_in_a_long_gop_gets_it_all_then_is_bounded_again() -> None:
+    feed = Feed()
+    stream = Stream("cam", feed.source)
+    warm = stream.subscribe("warm")
+    for i in range(90):  # 3.6 s into a GOP, longer than the reader's 1 s bound
+        stream.write(unit(i, key=(i == 0), size=10))
+    late = stream.subscribe("late", ReaderLimits(max_bytes=10**9, max_delay=1.0))
+    stream.write(unit(90, key=False, size=10))  # live goes on before the reader runs
+    got = []
+    while (u := late.get_nowait()) is not None:
+        got.append(u.pts // 3600)
+    assert got == list(range(91)) and late.skips == 0  # instant start: the keyframe and the GOP
+    for i in range(91, 130):  # caught up once; now 1.5 s unread is a skip again
+        stream.write(unit(i, key=False, size=10))
+    assert late.skips == 1
+    warm.close()
+    await stream.close()
+
+
 async def test_ingest_starts_on_first_reader_and_stops_after_linger() -> None:
     feed = Feed()
     hub = Hub(feed.source, linger=0.05)

@@ -3,6 +3,7 @@ over HTTP; system administrators and the service token cannot read it (separatio
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 
@@ -53,3 +54,33 @@ async def test_r16_views_are_audited_and_only_auditors_search_and_export(db_url,
     exported = [json.loads(line) for line in lines]
     assert [r["seq"] for r in exported] == sorted(r["seq"] for r in exported)
     assert all(b["prev_hash"] == a["hash"] for a, b in zip(exported, exported[1:]))
+
+
+async def test_r16_operator_report_from_a_tile_reaches_the_police_and_only_them(db_url, make_gateway) -> None:
+    gw = await policy_gateway(make_gateway, db_url)
+    identity, _, _ = parts(gw)
+    tokens = {}
+    for name, role, kw in (("op", "wall_operator", {"clearance": 2}), ("cop", "police_officer", {"tier": "police"})):
+        secret = await identity.add_user(name, PASSWORD, [role], **kw)
+        token, _, _ = await identity.login(name, PASSWORD, pyotp.TOTP(secret).now() if secret else None, "127.0.0.1")
+        tokens[name] = {"Authorization": f"Bearer {token}"}
+    base = f"http://127.0.0.1:{gw.http_port}"
+    note = "两人在东门翻越围栏 / two people climbing the east gate fence"
+    async with aiohttp.ClientSession() as http:
+        with gw.bus.subscribe("report.") as events:
+            async with http.post(f"{base}/api/reports", json={"camera_id": "cam-a", "note": note}, headers=tokens["op"]) as r:
+                assert r.status == 201
+                raised = await r.json()
+            event = await asyncio.wait_for(events.get(), 5)
+        assert event.report_id == raised["id"] and event.camera_id == "cam-a" and event.reporter.endswith(":op")
+        assert note not in json.dumps(event.to_dict(), ensure_ascii=False)  # the bus (and SSE) carry ids only
+        async with http.post(f"{base}/api/reports", json={"camera_id": "cam-secret", "note": "x"}, headers=tokens["op"]) as r:
+            assert r.status == 403  # cannot report on what the gate would not show
+        async with http.post(f"{base}/api/reports", json={"camera_id": "cam-a", "note": "  "}, headers=tokens["op"]) as r:
+            assert r.status == 400 and (await r.json())["field"] == "note"
+        async with http.get(f"{base}/api/reports", headers=tokens["op"]) as r:
+            assert r.status == 403
+        async with http.get(f"{base}/api/reports", headers=tokens["cop"]) as r:
+            reports = (await r.json())["reports"]
+    assert [(x["id"], x["camera_id"], x["note"]) for x in reports] == [(raised["id"], "cam-a", note)]
+    assert reports[0]["audit_seq"] == raised["audit_seq"]

@@ -1,5 +1,6 @@
-"""The video wall in real headless Chromium (R1, R12): WHEP playback decoded in the page, the
-2×2 layout, instant start mid-GOP, stalled viewers, refusals. Chromium is Debian's."""
+"""The video wall in real headless Chromium (R1, R12, R16): WHEP playback decoded in the page, the
+2×2 layout, instant start mid-GOP, stalled viewers, refusals, the emergency banner and preemption,
+reports to the police, the recording timeline. Chromium is Debian's."""
 
 from __future__ import annotations
 
@@ -9,14 +10,19 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from typing import ClassVar
 
 import pytest
 import pytest_asyncio
 from playwright.async_api import Page, async_playwright
+from sqlalchemy import select
 
+from gateway.audit.chain import AuditRow
 from gateway.bus import Event
 from gateway.policy import Decision
+from gateway.policy.workflows import EmergencyDeclared, EmergencyEnded
+from gateway.recording.web import PART as RECORDING
 from tests.conftest import TOKEN, synthetic
 
 pytestmark = pytest.mark.browser
@@ -81,21 +87,21 @@ async def test_r1_wall_2x2_shows_four_live_cameras_decoded(make_gateway, page: P
 
 
 async def test_wall_joining_mid_gop_decodes_before_the_next_keyframe(make_gateway, page: Page) -> None:  # noqa: ANN001
-    gw = await make_gateway(cameras=[synthetic("slow-gop", gop=100)], webrtc=WEBRTC)  # GOP 4 s
+    gw = await make_gateway(cameras=[synthetic("slow-gop", gop=200)], webrtc=WEBRTC)  # GOP 8 s
     warm = gw.hub.subscribe("slow-gop", name="warm")
     stream = gw.hub.streams["slow-gop"]
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 10
-    while len(stream.gop) < 25:  # 1 s into the GOP: the next keyframe is 3 s away
+    while len(stream.gop) < 25:  # 1 s into the GOP: the next keyframe is 7 s away
         assert loop.time() < deadline
         await asyncio.sleep(0.05)
     await open_wall(page, gw, f"?token={TOKEN}")
     await page.evaluate("window.vsgwWall.setLayout(1)")
-    joined = loop.time()
-    tiles = await until(page, lambda ts: ts[0]["decoded"] >= 1, timeout=10)
+    tiles = await until(page, lambda ts: ts[0]["decoded"] >= 1, timeout=20)
+    # the proof is the order of events, not a time (the machine may be loaded): the page decoded
+    # a picture while the camera had still sent only the keyframe it started with
     keyframes_seen = stream.stats().keyframe_interval  # None: no second keyframe happened yet
-    assert loop.time() - joined < 2.5 and keyframes_seen is None, (tiles, keyframes_seen)
-    assert tiles[0]["firstFrameMs"] < 1500
+    assert keyframes_seen is None, (tiles, keyframes_seen)
     warm.close()
 
 
@@ -112,10 +118,12 @@ async def test_stalled_viewers_do_not_slow_the_wall(make_gateway, page: Page) ->
         await open_wall(page, gw, f"?token={TOKEN}")
         await page.evaluate("window.vsgwWall.setLayout(1)")
         await until(page, lambda ts: ts[0]["frames"] >= 5)
-        start = (await page.evaluate("window.vsgwWall.tiles()"))[0]["frames"]
+        stream = gw.hub.streams["busy"]
+        start, made = (await page.evaluate("window.vsgwWall.tiles()"))[0]["decoded"], stream.units
         await asyncio.sleep(3.0)  # a measuring window, not synchronisation
-        end = (await page.evaluate("window.vsgwWall.tiles()"))[0]["frames"]
-        assert (end - start) / 3.0 >= 22, (start, end)  # the camera makes 25 fps
+        end, made = (await page.evaluate("window.vsgwWall.tiles()"))[0]["decoded"], stream.units - made
+        # against what the camera made in the same window, so a loaded machine does not fail it
+        assert made >= 25 and end - start >= 0.9 * made, (start, end, made)
     finally:
         for proc in stalled:
             proc.kill()
@@ -139,3 +147,68 @@ async def test_r2_wall_without_token_shows_login_and_denied_tile_shows_reason(ma
     tiles = await until(page, lambda ts: ts[0]["status"] == "forbidden")
     assert tiles[0]["why"] == "camera level 4 above clearance"
     assert "camera level 4 above clearance" in await page.locator(".tile .status").first.inner_text()
+
+
+async def events_connected(page: Page) -> None:
+    """The wall's event stream is open (the gateway subscribes before it answers)."""
+    await page.wait_for_function("document.querySelector('#sse-state').textContent !== '' && "
+                                 "!document.querySelector('#sse-state').classList.contains('down')")
+
+
+async def test_r12_declared_emergency_shows_a_banner_and_preempts_tiles(make_gateway, page: Page) -> None:  # noqa: ANN001
+    gw = await make_gateway(cameras=[synthetic("street"), synthetic("bridge")], webrtc=WEBRTC)
+    await open_wall(page, gw, f"?token={TOKEN}")
+    await page.evaluate("window.vsgwWall.setLayout(1)")
+    await page.evaluate("window.vsgwWall.placeCamera('street')")
+    await until(page, lambda ts: ts[0]["camera"] == "street" and ts[0]["decoded"] >= 1)
+    await events_connected(page)
+    gw.bus.publish(EmergencyDeclared(emergency_id="em-1", kind="natural_disaster", scope_cameras=["bridge"],
+                                     expires_at=time.time() + 600, justification="flooding at the south bridge"))
+    tiles = await until(page, lambda ts: ts[0]["camera"] == "bridge" and ts[0]["preempted"] and ts[0]["decoded"] >= 1)
+    banner = page.locator("#emergency")
+    assert await banner.is_visible() and "flooding at the south bridge" in await banner.inner_text()
+    gw.bus.publish(EmergencyEnded(emergency_id="em-1", reason="expired"))
+    await page.wait_for_selector("#emergency", state="hidden")
+    tiles = await until(page, lambda ts: not ts[0]["preempted"])
+    assert tiles[0]["camera"] == "bridge"  # the picture stays; only the preemption mark goes
+
+
+async def test_r16_report_button_on_a_tile_reaches_the_police(make_gateway, page: Page) -> None:  # noqa: ANN001
+    gw = await make_gateway(cameras=[synthetic("gate")], webrtc=WEBRTC)
+    await open_wall(page, gw, f"?token={TOKEN}")
+    await page.evaluate("window.vsgwWall.setLayout(1)")
+    await until(page, lambda ts: ts[0]["camera"] == "gate" and ts[0]["status"] == "live")
+    note = "可疑车辆在门口停留 / a vehicle lingering at the gate"
+    page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept(note)))
+    with gw.bus.subscribe("report.") as events:
+        await page.locator(".tile .report").first.click()
+        raised = await asyncio.wait_for(events.get(), 10)
+    tiles = await until(page, lambda ts: ts[0]["report"] is not None)
+    assert tiles[0]["report"] == raised.report_id and raised.camera_id == "gate"
+    async with gw.db.session() as s:
+        row = await s.scalar(select(AuditRow).where(AuditRow.action == "report"))
+    assert row.extra == {"report_id": raised.report_id, "note": note} and row.resource == "camera:gate"
+
+
+async def test_wall_timeline_plays_a_recorded_range(make_gateway, page: Page) -> None:  # noqa: ANN001
+    gw = await make_gateway(cameras=[synthetic("lobby")], webrtc=WEBRTC,
+                            recording={"cameras": ["lobby"], "segment_seconds": 1.0, "fsync": False})
+    recorder = gw.app[RECORDING].recorder
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while recorder.counters["segments"] < 4:
+        assert loop.time() < deadline, "nothing recorded"
+        await asyncio.sleep(0.1)
+    await open_wall(page, gw, f"?token={TOKEN}")
+    await page.evaluate("window.vsgwWall.setLayout(1)")
+    await until(page, lambda ts: ts[0]["camera"] == "lobby" and ts[0]["status"] == "live")
+    await page.locator(".tile .rec").first.click()
+    await until(page, lambda ts: ts[0]["ranges"])
+    box = await page.locator(".tile .timeline .range").first.bounding_box()
+    await page.locator(".tile .timeline .track").first.click(
+        position={"x": box["x"] + box["width"] / 2 - (await page.locator(".tile .track").first.bounding_box())["x"],
+                  "y": 5})
+    tiles = await until(page, lambda ts: ts[0]["status"] == "playback" and ts[0]["decoded"] >= 10, timeout=20)
+    assert tiles[0]["position"] > 0
+    await page.locator(".tile .golive").first.click()
+    await until(page, lambda ts: ts[0]["status"] == "live")

@@ -17,6 +17,7 @@ from adapters.base import Adapter, AdapterContext, Channel, NotSupported
 from gateway.config import CameraConfig
 from gateway.media import AccessUnit
 from gateway.metrics import Metrics
+from gateway.tasks import cancel_and_wait
 
 from .config import RtspConfig
 from .describe import describe
@@ -62,13 +63,8 @@ class RtspAdapter(Adapter):
             self._probe_task = asyncio.get_running_loop().create_task(self._probe_loop(), name="rtsp-probe")
 
     async def stop(self) -> None:
-        if self._probe_task is not None:
-            self._probe_task.cancel()
-            try:
-                await self._probe_task
-            except asyncio.CancelledError:
-                pass
-            self._probe_task = None
+        await cancel_and_wait(self._probe_task)
+        self._probe_task = None
 
     def channels(self) -> list[Channel]:
         return list(self._channels.values())

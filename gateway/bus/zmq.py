@@ -14,6 +14,8 @@ import threading
 import zmq
 import zmq.asyncio
 
+from gateway.tasks import cancel_and_wait
+
 from .base import Bus
 from .events import Event
 
@@ -131,12 +133,7 @@ class ZmqBus(Bus):
 
     async def stop(self) -> None:
         await super().stop()
-        if self._reader is not None:
-            self._reader.cancel()
-            try:
-                await self._reader
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._reader)
         for sock in (self._pub, self._sub):
             if sock is not None:
                 sock.close(linger=0)

@@ -26,6 +26,17 @@ def json_response(data: Any, status: int = 200, **kw: Any) -> web.Response:
     return web.json_response(data, status=status, dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str), **kw)
 
 
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object, or a 400 that says so."""
+    try:
+        body = await request.json()
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError both are
+        raise HttpError(400, "bad_json", "the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise HttpError(400, "bad_json", "the body must be a JSON object")
+    return body
+
+
 def public(handler: Handler) -> Handler:
     """Mark a handler as reachable without a token (health, public catalogue, login)."""
     handler.public = True  # type: ignore[attr-defined]

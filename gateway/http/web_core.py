@@ -104,19 +104,22 @@ async def events(request: web.Request) -> web.StreamResponse:
     gw = gateway_of(request)
     prefixes = tuple(p for p in request.query.get("topics", "").split(",") if p)
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-    await resp.prepare(request)
-    with gw.bus.subscribe(*prefixes, maxsize=256) as sub:
-        await resp.write(b": connected\n\n")
-        while True:
-            try:
-                event = await asyncio.wait_for(sub.get(), 15)
-            except TimeoutError:
-                await resp.write(b": keepalive\n\n")
-                continue
-            except StopAsyncIteration:
-                break
-            data = json.dumps(event.to_dict(), ensure_ascii=False, default=str)
-            await resp.write(f"event: {event.topic}\ndata: {data}\n\n".encode())
+    with gw.bus.subscribe(*prefixes, maxsize=256) as sub:  # before the headers: an open stream misses nothing
+        await resp.prepare(request)
+        try:
+            await resp.write(b": connected\n\n")
+            while True:
+                try:
+                    event = await asyncio.wait_for(sub.get(), 15)
+                except TimeoutError:
+                    await resp.write(b": keepalive\n\n")
+                    continue
+                except StopAsyncIteration:
+                    break
+                data = json.dumps(event.to_dict(), ensure_ascii=False, default=str)
+                await resp.write(f"event: {event.topic}\ndata: {data}\n\n".encode())
+        except ConnectionResetError:  # the client left: the normal end of an event stream
+            pass
     return resp
 
 

@@ -15,6 +15,8 @@ import logging
 import random
 import time
 
+from gateway.tasks import cancel_and_wait
+
 from .unit import CLOCK_RATE, AccessUnit
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,7 @@ class Reader:
         self.stream = stream
         self.name = name
         self._limits = limits
-        self._max_ticks = int(limits.max_delay * CLOCK_RATE)
+        self._base_ticks = self._max_ticks = int(limits.max_delay * CLOCK_RATE)
         self._queue: deque[AccessUnit] = deque()
         self._bytes = 0
         self._waiter: asyncio.Future[None] | None = None
@@ -75,12 +77,23 @@ class Reader:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    def replay(self, units: list[AccessUnit]) -> None:
+        """The cached GOP on join. It is as old as the GOP is long by design, so its span is allowed
+        on top of ``max_delay`` until the reader first catches up (else a reader joining late in a
+        GOP longer than ``max_delay`` would skip its own start and wait for the next keyframe)."""
+        if units:
+            self._max_ticks = self._base_ticks + units[-1].dts - units[0].dts
+        for unit in units:
+            self.push(unit)
+
     def get_nowait(self) -> AccessUnit | None:
         if not self._queue:
             if self.closed:
                 raise StreamClosed(self.name)
             return None
         unit = self._queue.popleft()
+        if not self._queue:
+            self._max_ticks = self._base_ticks  # caught up: from now on it is bounded as usual
         self._bytes -= unit.size
         self.delivered += 1
         return unit
@@ -187,8 +200,7 @@ class Stream:
         """A new reader; with ``from_gop`` it starts at the cached keyframe (with SPS/PPS)."""
         reader = Reader(self, limits or ReaderLimits(), name)
         if from_gop:
-            for unit in self.gop:
-                reader.push(unit)
+            reader.replay(self.gop)
         else:
             reader._need_key = True
         self.readers.add(reader)
@@ -290,12 +302,7 @@ class Stream:
             self._linger_handle.cancel()
             self._linger_handle = None
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(task)
 
     # -- stats -------------------------------------------------------------------
     def stats(self) -> StreamStats:

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 
 from gateway.audit.chain import AuditRow, ChainAudit, load_or_create_key, record_fields
-from gateway.http import HttpError, json_response, public
+from gateway.http import HttpError, json_object, json_response, public
 from gateway.http.server import gateway_of, subject_of
 from gateway.identity.service import Identity, IdentityConfig, LoginError
 
@@ -23,6 +23,7 @@ from .gate import TieredGate
 from .grants import EmergencyRow, RetrievalRow
 from .model import Action, Resource
 from .pages import add_pages
+from .reports import add_routes as add_report_routes
 from .workflows import Refused, Workflows
 
 if TYPE_CHECKING:
@@ -33,16 +34,6 @@ STATE = web.AppKey("policy", object)
 
 def _state(request: web.Request) -> tuple[Identity, Workflows, TieredGate]:
     return request.app[STATE]  # type: ignore[return-value]
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise HttpError(400, "bad_json", "the body must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise HttpError(400, "bad_json", "the body must be a JSON object")
-    return body
 
 
 async def _run(coro):  # noqa: ANN001, ANN202
@@ -73,7 +64,7 @@ def _emergency_json(row: EmergencyRow) -> dict[str, Any]:
 @public
 async def login(request: web.Request) -> web.Response:
     identity, _, _ = _state(request)
-    body = await _body(request)
+    body = await json_object(request)
     gw = gateway_of(request)
     username = str(body.get("username", ""))
     try:
@@ -110,7 +101,7 @@ async def me(request: web.Request) -> web.Response:
 # -- retrieval (R11) -----------------------------------------------------------------------
 async def create_retrieval(request: web.Request) -> web.Response:
     _, flows, _ = _state(request)
-    row = await _run(flows.create_request(subject_of(request), await _body(request)))
+    row = await _run(flows.create_request(subject_of(request), await json_object(request)))
     return json_response(_request_json(row), status=201)
 
 
@@ -141,7 +132,7 @@ def _retrieval_step(step: str):  # noqa: ANN202
         if step == "confirm":
             row = await _run(flows.confirm(subject, rid))
         else:
-            body = await _body(request) if request.can_read_body else {}
+            body = await json_object(request) if request.can_read_body else {}
             row = await _run(getattr(flows, step)(subject, rid, body))
         return json_response(_request_json(row))
 
@@ -152,7 +143,7 @@ def _retrieval_step(step: str):  # noqa: ANN202
 # -- relatives (R13) ---------------------------------------------------------------------------
 async def relative_grant(request: web.Request) -> web.Response:
     _, flows, _ = _state(request)
-    row, token = await _run(flows.grant_relative(subject_of(request), await _body(request)))
+    row, token = await _run(flows.grant_relative(subject_of(request), await json_object(request)))
     return json_response({"grant_id": row.id, "token": token, "expires_at": _iso(row.expires),
                           "cameras": row.cameras, "wall_url": f"/wall/?token={token}"}, status=201)
 
@@ -160,7 +151,7 @@ async def relative_grant(request: web.Request) -> web.Response:
 # -- emergencies (R12) -------------------------------------------------------------------------
 async def declare_emergency(request: web.Request) -> web.Response:
     _, flows, _ = _state(request)
-    row = await _run(flows.declare(subject_of(request), await _body(request)))
+    row = await _run(flows.declare(subject_of(request), await json_object(request)))
     return json_response(_emergency_json(row), status=201)
 
 
@@ -173,7 +164,7 @@ async def list_emergencies(request: web.Request) -> web.Response:
 
 async def renew_emergency(request: web.Request) -> web.Response:
     _, flows, _ = _state(request)
-    em = await _run(flows.renew(subject_of(request), request.match_info["id"], await _body(request)))
+    em = await _run(flows.renew(subject_of(request), request.match_info["id"], await json_object(request)))
     return json_response({"id": em.id, "expires": em.expires.isoformat()})
 
 
@@ -188,7 +179,7 @@ async def end_emergency(request: web.Request) -> web.Response:
 
 async def review_emergency(request: web.Request) -> web.Response:
     _, flows, _ = _state(request)
-    row = await _run(flows.review(subject_of(request), request.match_info["id"], await _body(request)))
+    row = await _run(flows.review(subject_of(request), request.match_info["id"], await json_object(request)))
     return json_response(_emergency_json(row))
 
 
@@ -305,4 +296,5 @@ def setup(gw: Gateway) -> None:
       response={"type": "string"}, content_type="application/x-ndjson")
     r("GET", "/api/audit/key", audit_key, summary="The gateway's Ed25519 public key (PEM)", tag="audit",
       response={"type": "string"}, content_type="application/x-pem-file")
+    add_report_routes(gw)
     add_pages(gw)

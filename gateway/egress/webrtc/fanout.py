@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING
 
 from gateway.media import H264, StreamClosed
+from gateway.tasks import cancel_and_wait
 
 from .config import WebRtcConfig
 from .packetize import Frame, packetize
@@ -97,10 +98,4 @@ class CameraFanout:
     async def close(self) -> None:
         for viewer in list(self.viewers):
             self.remove(viewer)
-        task = self._task
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._task)

@@ -8,7 +8,9 @@ window.VSGW_I18N = {
     reconnect: "连接中断（{why}），{s} 秒后重连", forbidden: "无权查看：{why}", unknown: "摄像机不存在",
     offline: "摄像机离线", login_failed: "登录失败：{why}", live: "实时", events_down: "事件流断开",
     events_up: "事件流已连接", emergency: "紧急事件：{kind} — {why}（至 {until}）", no_frames: "无画面",
-    lang: "English", ended: "视频流结束", latency: "延迟",
+    lang: "English", ended: "视频流结束", latency: "延迟", playback: "录像回放", report: "上报可疑情况",
+    report_prompt: "向公安机关上报（看到了什么）：", report_sent: "已上报公安机关", report_failed: "上报失败：{why}",
+    no_recording: "最近一小时无录像", playing: "回放 {when}", play_failed: "回放失败：{why}",
   },
   en: {
     title: "Video wall", username: "User name", password: "Password", totp: "One-time code (if required)",
@@ -18,6 +20,9 @@ window.VSGW_I18N = {
     forbidden: "Not allowed: {why}", unknown: "No such camera", offline: "Camera offline",
     login_failed: "Login failed: {why}", live: "live", events_down: "events disconnected",
     events_up: "events connected", emergency: "EMERGENCY: {kind} — {why} (until {until})", no_frames: "no picture",
-    lang: "中文", ended: "stream ended", latency: "latency",
+    lang: "中文", ended: "stream ended", latency: "latency", playback: "Playback", report: "Report to the police",
+    report_prompt: "Report to the police (what do you see?):", report_sent: "reported to the police",
+    report_failed: "report failed: {why}", no_recording: "nothing recorded in the last hour", playing: "playback {when}",
+    play_failed: "playback failed: {why}",
   },
 };

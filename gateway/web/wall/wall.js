@@ -1,6 +1,7 @@
 "use strict";
 // The video wall: login, camera tree with live online state (SSE), layouts 1/4/9/16, tiles that
-// play WHEP streams and reconnect by themselves, PTZ, full screen, emergency banner and preemption.
+// play WHEP streams and reconnect by themselves, PTZ, full screen, a recording timeline per tile,
+// reports to the police (R16), emergency banner and preemption (R12).
 (() => {
   const $ = s => document.querySelector(s);
   const store = window.localStorage;
@@ -136,6 +137,14 @@
       this.el.querySelector(".fs").addEventListener("click", e => {
         e.stopPropagation(); document.fullscreenElement ? document.exitFullscreen() : this.el.requestFullscreen().catch(() => {});
       });
+      this.el.querySelector(".rec").addEventListener("click", e => { e.stopPropagation(); this.showTimeline(); });
+      this.el.querySelector(".golive").addEventListener("click", e => { e.stopPropagation(); this.assign(this.cameraId); });
+      this.el.querySelector(".track").addEventListener("click", e => {
+        e.stopPropagation();
+        const box = e.currentTarget.getBoundingClientRect();
+        this.playRecorded(this.span.start + (e.clientX - box.left) / box.width * (this.span.end - this.span.start));
+      });
+      this.el.querySelector(".report").addEventListener("click", e => { e.stopPropagation(); this.report(); });
       this.el.querySelectorAll("[data-ptz]").forEach(b => {
         const [axis, speed] = b.dataset.ptz.split(":");
         b.addEventListener("pointerdown", e => { e.stopPropagation(); this.ptz({ [axis]: Number(speed) * 0.5 }); });
@@ -147,6 +156,7 @@
     assign(id, preempted = false) {
       clearTimeout(this.retry);
       if (this.player) { this.player.stop(); this.player = null; }
+      this.stopRecorded(); this.el.querySelector(".timeline").hidden = true;
       this.cameraId = id; this.attempt = 0; this.preempted = preempted;
       this.el.classList.toggle("preempted", preempted);
       this.status = id ? "connecting" : "empty"; this.why = "";
@@ -189,6 +199,61 @@
       this.retry = setTimeout(() => { clearInterval(this.countdown); if (this.cameraId) this.connect(); }, seconds * 1000);
     }
 
+    // -- recordings: the last hour on a timeline; a click plays from there (fMP4 over HTTP) --
+    async showTimeline() {
+      const id = this.cameraId; if (!id) return;
+      const end = Date.now() / 1000, start = end - 3600;
+      const resp = await api(`/api/recordings/${encodeURIComponent(id)}/ranges?start=${start}&end=${end}`).catch(() => null);
+      const data = resp && resp.ok ? await resp.json() : { ranges: [] };
+      this.span = { start, end };
+      const track = this.el.querySelector(".track");
+      track.querySelectorAll(".range").forEach(r => r.remove());
+      for (const r of data.ranges) {
+        const a = Math.max(start, Date.parse(r.start) / 1000), b = Math.min(end, Date.parse(r.end) / 1000);
+        const bar = document.createElement("div"); bar.className = "range";
+        bar.style.left = `${(a - start) / 36}%`; bar.style.width = `${Math.max(0.3, (b - a) / 36)}%`;
+        track.append(bar);
+      }
+      this.ranges = data.ranges;
+      this.el.querySelector(".timeline").hidden = false;
+      this.el.querySelector(".when").textContent = data.ranges.length ? "" : t("no_recording");
+    }
+
+    playRecorded(at) {
+      if (this.player) { this.player.stop(); this.player = null; }
+      clearTimeout(this.retry); clearInterval(this.countdown);
+      const cursor = this.el.querySelector(".cursor");
+      cursor.hidden = false; cursor.style.left = `${(at - this.span.start) / 36}%`;
+      const when = new Date(at * 1000).toLocaleTimeString(state.lang);
+      this.el.querySelector(".when").textContent = when;
+      this.status = "playback"; this.why = when; this.render();
+      this.video.srcObject = null;
+      this.video.onerror = () => { this.status = "playfail"; this.why = this.video.error ? this.video.error.message || "error" : ""; this.render(); };
+      this.video.onplaying = () => { this.status = "playback"; this.render(); };
+      this.video.src = `/api/recordings/${encodeURIComponent(this.cameraId)}/play?start=${at}&end=${at + 600}` +
+                       `&access_token=${encodeURIComponent(state.token)}`;
+      this.video.play().catch(() => {});
+    }
+
+    stopRecorded() {
+      this.video.onerror = null; this.video.onplaying = null;
+      if (this.video.getAttribute("src")) { this.video.removeAttribute("src"); this.video.load(); }
+    }
+
+    // -- R16: what the operator sees that the police must know --
+    async report() {
+      const id = this.cameraId; if (!id) return;
+      const note = window.prompt(t("report_prompt"));
+      if (!note || !note.trim()) return;
+      const resp = await api("/api/reports", { method: "POST", headers: { "Content-Type": "application/json" },
+                                               body: JSON.stringify({ camera_id: id, note }) }).catch(err => ({ ok: false, statusText: err.message }));
+      const data = resp.ok ? await resp.json() : await (resp.json ? resp.json().catch(() => ({})) : {});
+      this.notice = resp.ok ? t("report_sent") : t("report_failed", { why: data.message || resp.statusText });
+      this.lastReport = resp.ok ? data.id : null;
+      this.render();
+      setTimeout(() => { this.notice = ""; this.render(); }, 5000);
+    }
+
     ptz(command) {
       if (this.cameraId) api(`/api/cameras/${encodeURIComponent(this.cameraId)}/ptz`, {
         method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(command) }).catch(() => {});
@@ -203,12 +268,13 @@
       const stats = p && this.status === "live"
         ? `${p.fps.toFixed(0)} fps · ${(p.bitrate / 1000).toFixed(0)} kbit/s` + (p.latencyMs !== null ? ` · ${t("latency")} ${p.latencyMs.toFixed(0)} ms` : "")
         : "";
-      this.el.querySelector(".stats").textContent = stats;
+      this.el.querySelector(".stats").textContent = this.notice || stats;
       const mark = this.el.querySelector(".watermark");
       mark.hidden = !(p && p.watermark); mark.textContent = p && p.watermark ? p.watermark : "";
       const text = { empty: t("empty"), connecting: t("connecting"), live: "", unknown: t("unknown"),
                      offline: t("offline") + (this.wait ? ` · ${this.wait} s` : ""),
-                     forbidden: t("forbidden", { why: this.why }),
+                     forbidden: t("forbidden", { why: this.why }), playback: "",
+                     playfail: t("play_failed", { why: this.why }),
                      reconnect: t("reconnect", { why: this.why, s: this.wait ?? "" }) }[this.status];
       this.el.querySelector(".status").textContent = text;
       this.el.dataset.status = this.status;
@@ -262,7 +328,10 @@
   // test and troubleshooting hook: what each tile shows
   window.vsgwWall = { state, setLayout, placeCamera,
     tiles: () => state.tiles.slice(0, state.layout).map(tile => ({ camera: tile.cameraId, status: tile.status, why: tile.why,
-      watermark: tile.player && tile.player.watermark, ...(tile.player ? tile.player.quality() : {}) })) };
+      watermark: tile.player && tile.player.watermark, preempted: !!tile.preempted, ranges: tile.ranges || null,
+      report: tile.lastReport || null, notice: tile.notice || "",
+      ...(tile.player ? tile.player.quality()
+                      : { decoded: tile.video.getVideoPlaybackQuality().totalVideoFrames, position: tile.video.currentTime }) })) };
 
   translate();
   const token = takeTokenFromUrl();
