@@ -99,7 +99,7 @@
   $("#search").addEventListener("input", renderTree);
 
   function placeCamera(id) {
-    const free = state.tiles.findIndex(tile => !tile.cameraId);
+    const free = state.tiles.slice(0, state.layout).findIndex(tile => !tile.cameraId);  // visible tiles only
     const index = state.tiles[state.selected] && !state.tiles[state.selected].cameraId ? state.selected : (free >= 0 ? free : state.selected);
     state.tiles[index].assign(id); select(index);
   }
@@ -211,7 +211,8 @@
       for (const r of data.ranges) {
         const a = Math.max(start, Date.parse(r.start) / 1000), b = Math.min(end, Date.parse(r.end) / 1000);
         const bar = document.createElement("div"); bar.className = "range";
-        bar.style.left = `${(a - start) / 36}%`; bar.style.width = `${Math.max(0.3, (b - a) / 36)}%`;
+        const width = Math.max(0.3, (b - a) / 36);  // at least visible; kept inside the track
+        bar.style.left = `${Math.min((a - start) / 36, 100 - width)}%`; bar.style.width = `${width}%`;
         track.append(bar);
       }
       this.ranges = data.ranges;
