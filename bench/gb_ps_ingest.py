@@ -140,7 +140,7 @@ async def measure(mode: str, clip: Path, cameras: int, seconds: float) -> dict:
         ports = [s.port for s in sessions]
 
     async def consume(i: int, session: MediaSession) -> None:
-        async for _ in session.units():
+        async for _ in session.units(silence=6.0):  # with the silence watchdog, as the adapter runs it
             counts[i] += 1
 
     tasks = [loop.create_task(consume(i, s)) for i, s in enumerate(sessions)]

@@ -1,11 +1,16 @@
-"""The R11 workflow end to end over HTTP with logged-in users, and the admin pages being served."""
+"""The R11 workflow end to end over HTTP with logged-in users, the admin pages being served, and the
+event stream filtered by the gate (R2)."""
 
 from __future__ import annotations
+
+import json
 
 import aiohttp
 import pyotp
 import pytest
 from yarl import URL
+
+from gateway.bus import ChannelState
 
 from .test_policy_support import PASSWORD, parts, policy_gateway, request_body
 
@@ -49,3 +54,21 @@ async def test_r11_retrieval_over_http_two_officers_and_chief(db_url, make_gatew
         assert page.status == 200 and 'src="admin.js"' in html
         async with http.get(URL(f"{base}/admin/..%2F..%2Fapp.py", encoded=True)) as escape:
             assert escape.status == 404
+
+
+async def test_r2_event_stream_never_mentions_a_camera_the_caller_may_not_list(db_url, make_gateway) -> None:
+    gw = await policy_gateway(make_gateway, db_url)
+    identity, _, _ = parts(gw)
+    await identity.add_user("op", PASSWORD, ["wall_operator"], clearance=2)
+    token, _, _ = await identity.login("op", PASSWORD, None, "127.0.0.1")
+    base = f"http://127.0.0.1:{gw.http_port}"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{base}/api/events?topics=channel.", headers={"Authorization": f"Bearer {token}"}) as r:
+            await r.content.readline()  # ": connected": subscribed before the headers were sent
+            gw.bus.publish(ChannelState(channel_id="cam-secret", online=False, reason="level 4 site"))
+            gw.bus.publish(ChannelState(channel_id="cam-a", online=False, reason="cable cut"))
+            async for line in r.content:
+                if line.startswith(b"data: "):
+                    first = json.loads(line[6:])
+                    break
+    assert first["channel_id"] == "cam-a"  # the level-4 camera's event was withheld, not just late

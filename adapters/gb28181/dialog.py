@@ -133,25 +133,12 @@ class Player:
 
     async def _units(self, inv: Invite) -> AsyncIterator[AccessUnit]:
         """The session's units, raising :class:`Silent` when none comes for ``silence_timeout``."""
-        it = inv.media.units().__aiter__()
-        ended = asyncio.ensure_future(inv.ended.wait())
         try:
-            while True:
-                nxt = asyncio.ensure_future(it.__anext__())
-                done, _ = await asyncio.wait({nxt, ended}, timeout=self.cfg.silence_timeout,
-                                             return_when=asyncio.FIRST_COMPLETED)
-                if nxt not in done:
-                    nxt.cancel()
-                    await asyncio.gather(nxt, return_exceptions=True)
-                    if ended in done:
-                        return
-                    raise Silent(inv.channel_id)
-                try:
-                    yield nxt.result()
-                except StopAsyncIteration:
-                    return
-        finally:
-            ended.cancel()
+            async for unit in inv.media.units(self.cfg.silence_timeout):
+                yield unit
+        except TimeoutError:
+            if not inv.ended.is_set():
+                raise Silent(inv.channel_id) from None
 
     async def live(self, dev: Device, channel_id: str, substream: int = 0) -> AsyncIterator[AccessUnit]:
         failures = 0

@@ -200,9 +200,10 @@ class MediaSession:
         self.pool.release(self.port)
 
     # -- output ------------------------------------------------------------------
-    async def units(self) -> AsyncIterator[AccessUnit]:
-        """Access units in arrival order until :meth:`close`."""
-        queue = self._queue
+    async def units(self, silence: float | None = None) -> AsyncIterator[AccessUnit]:
+        """Access units in arrival order until :meth:`close`; ``TimeoutError`` when none came for
+        ``silence`` seconds. One timer handle per wait: cheap enough for every unit of every camera."""
+        queue, loop = self._queue, self._loop
         while True:
             while queue:
                 unit = queue.popleft()
@@ -210,11 +211,16 @@ class MediaSession:
                 yield unit
             if self._closed:
                 return
-            self._waiter = self._loop.create_future()
+            self._waiter = loop.create_future()
+            timer = loop.call_later(silence, self._wake) if silence else None
             try:
                 await self._waiter
             finally:
                 self._waiter = None
+                if timer is not None:
+                    timer.cancel()
+            if not queue and not self._closed and silence:
+                raise TimeoutError(f"no media for {silence:g} s")
 
     def _wake(self) -> None:
         waiter = self._waiter

@@ -100,8 +100,9 @@ async def get_camera(request: web.Request) -> web.Response:
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    """Server-Sent Events of bus events; ``topics`` is a comma list of prefixes."""
-    gw = gateway_of(request)
+    """Server-Sent Events of bus events; ``topics`` is a comma list of prefixes. Events about a
+    camera pass the same gate as listing it."""
+    gw, subject = gateway_of(request), subject_of(request)
     prefixes = tuple(p for p in request.query.get("topics", "").split(",") if p)
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     with gw.bus.subscribe(*prefixes, maxsize=256) as sub:  # before the headers: an open stream misses nothing
@@ -116,6 +117,10 @@ async def events(request: web.Request) -> web.StreamResponse:
                     continue
                 except StopAsyncIteration:
                     break
+                channel_id = getattr(event, "channel_id", None)
+                if channel_id and not await gw.policy.authorize(subject, Action.LIST, camera_resource(gw, channel_id),
+                                                                {"quiet": True}):
+                    continue  # a camera the caller may not list: not even its state or name
                 data = json.dumps(event.to_dict(), ensure_ascii=False, default=str)
                 await resp.write(f"event: {event.topic}\ndata: {data}\n\n".encode())
         except ConnectionResetError:  # the client left: the normal end of an event stream
