@@ -24,6 +24,7 @@ from aiortc.rtp import (
 
 from .config import WebRtcConfig
 from .packetize import Frame
+from .srtp import fast_protect
 
 log = logging.getLogger(__name__)
 HEADER = struct.Struct("!BBHII")
@@ -82,7 +83,7 @@ class Viewer:
         exited = self._sender._RTCRtpSender__rtp_exited  # type: ignore[attr-defined]
         started.set()
         self.pt = codec.payloadType
-        self._protect = self._dtls._tx_srtp.protect
+        self._protect = fast_protect(self._dtls._tx_srtp)
         self.ready.set()
         self._on_ready(self)
         try:
