@@ -31,7 +31,10 @@ async def test_r13_relative_can_view_cannot_export_or_pull(db_url, make_gateway)
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{base}/api/me", headers={"Authorization": f"Bearer {token}"}) as resp:
             me = await resp.json()
-    assert resp.status == 200 and me["roles"] == ["relative"]
+        assert resp.status == 200 and me["roles"] == ["relative"]
+        async with http.get(f"{base}/api/recordings/cam-a/ranges", headers={"Authorization": f"Bearer {token}"}) as r:
+            timeline = await r.json()  # what the wall overlays while the relative plays a recording back
+        assert r.status == 200 and timeline["watermark"].startswith(row.id + " ")
     relative = await identity.authenticate(token, None)
     cam_a = gw.camera_resource("cam-a")
     for action in (Action.VIEW_LIVE, Action.VIEW_PLAYBACK):

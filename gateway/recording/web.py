@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from gateway.http import HttpError, json_response
 from gateway.http.server import gateway_of, subject_of
-from gateway.policy import Action
+from gateway.policy import Action, Decision
 
 from .export import export_json
 from .index import SegmentRow, iso, now, parse_time
@@ -76,21 +76,23 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-async def _playback_allowed(request: web.Request, cid: str) -> None:
+async def _playback_allowed(request: web.Request, cid: str) -> Decision:
     gw = gateway_of(request)
     decision = await gw.policy.authorize(subject_of(request), Action.VIEW_PLAYBACK, gw.camera_resource(cid),
                                          {"egress": "http-playback", "can_mask": False})
     if not decision:
         raise _reject(request, 403, "forbidden", decision.reason)
+    return decision
 
 
 async def ranges(request: web.Request) -> web.Response:
     """The timeline: recorded ranges of a camera (default: the last 24 hours)."""
     cid = request.match_info["cid"]
     start, end = _span(request, dict(request.query), default_hours=24)
-    await _playback_allowed(request, cid)
+    decision = await _playback_allowed(request, cid)
     out = await gateway_of(request).recordings.ranges(cid, start, end)
     return json_response({"camera": cid, "start": iso(start), "end": iso(end),
+                          "watermark": decision.obligations.get("watermark"),  # the page overlays it (R13)
                           "ranges": [{"start": iso(a), "end": iso(b)} for a, b in out]})
 
 

@@ -215,7 +215,7 @@
         bar.style.left = `${Math.min((a - start) / 36, 100 - width)}%`; bar.style.width = `${width}%`;
         track.append(bar);
       }
-      this.ranges = data.ranges;
+      this.ranges = data.ranges; this.playbackMark = data.watermark || null;
       this.el.querySelector(".timeline").hidden = false;
       this.el.querySelector(".when").textContent = data.ranges.length ? "" : t("no_recording");
     }
@@ -271,7 +271,8 @@
         : "";
       this.el.querySelector(".stats").textContent = this.notice || stats;
       const mark = this.el.querySelector(".watermark");
-      mark.hidden = !(p && p.watermark); mark.textContent = p && p.watermark ? p.watermark : "";
+      const watermark = p ? p.watermark : (this.status === "playback" || this.status === "playfail") && this.playbackMark;
+      mark.hidden = !watermark; mark.textContent = watermark || "";
       const text = { empty: t("empty"), connecting: t("connecting"), live: "", unknown: t("unknown"),
                      offline: t("offline") + (this.wait ? ` · ${this.wait} s` : ""),
                      forbidden: t("forbidden", { why: this.why }), playback: "",
@@ -329,7 +330,7 @@
   // test and troubleshooting hook: what each tile shows
   window.vsgwWall = { state, setLayout, placeCamera,
     tiles: () => state.tiles.slice(0, state.layout).map(tile => ({ camera: tile.cameraId, status: tile.status, why: tile.why,
-      watermark: tile.player && tile.player.watermark, preempted: !!tile.preempted, ranges: tile.ranges || null,
+      watermark: tile.player ? tile.player.watermark : tile.el.querySelector(".watermark").textContent || null, preempted: !!tile.preempted, ranges: tile.ranges || null,
       report: tile.lastReport || null, notice: tile.notice || "",
       ...(tile.player ? tile.player.quality()
                       : { decoded: tile.video.getVideoPlaybackQuality().totalVideoFrames, position: tile.video.currentTime }) })) };
