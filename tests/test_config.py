@@ -59,3 +59,11 @@ def test_sip_server_never_admits_a_device_without_digest(sip: dict, message: str
     with pytest.raises(ConfigError) as err:
         Config({"sip": sip}, env={})
     assert message in str(err.value)
+
+
+def test_grpc_plaintext_is_refused_off_loopback() -> None:
+    """Plaintext gRPC is a development aid: tokens and video must not cross a network in the clear."""
+    with pytest.raises(ConfigError) as err:
+        Config({"grpc": {"enabled": True, "plaintext": True, "host": "0.0.0.0"}}, env={})
+    assert "grpc.plaintext: only on a loopback" in str(err.value)
+    Config({"grpc": {"enabled": True, "plaintext": True, "host": "127.0.0.1"}}, env={})  # accepted

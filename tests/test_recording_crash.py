@@ -26,7 +26,7 @@ port = 0
 tokens = ["{token}"]
 [recording]
 cameras = ["all"]
-segment_seconds = 1.0
+segment_seconds = 2.0
 [[cameras]]
 id = "crash-cam"
 kind = "synthetic"
@@ -68,9 +68,10 @@ async def test_r9_kill_9_during_recording_then_restart_every_indexed_segment_ver
                 return False
             closed = [r for r in rows if r[5] == CLOSED]
             open_ = [r for r in rows if r[5] == "open"]
-            return len(closed) >= 3 and bool(open_) and (root / open_[0][1]).exists() \
+            # the muxer writes in 32 KiB blocks: a 2 s segment (≈ 75 KB) has data on disk for over half its time
+            return len(closed) >= 2 and bool(open_) and (root / open_[0][1]).exists() \
                 and (root / open_[0][1]).stat().st_size > 20_000
-        await _until(recording_mid_segment, "three closed segments and one half-written")
+        await _until(recording_mid_segment, "two closed segments and one half-written")
     finally:
         proc.send_signal(signal.SIGKILL)
         assert await proc.wait() == -signal.SIGKILL

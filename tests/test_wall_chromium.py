@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from typing import ClassVar
 
 import pytest
 import pytest_asyncio
@@ -19,7 +18,6 @@ from playwright.async_api import Page, async_playwright
 from sqlalchemy import select
 
 from gateway.audit.chain import AuditRow
-from gateway.bus import Event
 from gateway.policy import Decision
 from gateway.policy.workflows import EmergencyDeclared, EmergencyEnded
 from gateway.recording.web import PART as RECORDING
@@ -33,16 +31,6 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background
 WEBRTC = {"host_addresses": ["127.0.0.1"]}
 
 
-class _Wake(Event):
-    """Makes the wall's open /api/events responses write once, so they notice the browser left
-    (the SSE handler otherwise holds the gateway's shutdown until its 15 s keepalive)."""
-
-    topic: ClassVar[str] = "channel.test-wake"
-
-
-OPENED: list = []
-
-
 @pytest_asyncio.fixture
 async def page() -> AsyncIterator[Page]:
     async with async_playwright() as p:
@@ -51,13 +39,9 @@ async def page() -> AsyncIterator[Page]:
             yield await browser.new_page()
         finally:
             await browser.close()
-            while OPENED:
-                OPENED.pop().bus.publish(_Wake())
-                await asyncio.sleep(0)
 
 
 async def open_wall(page: Page, gw, query: str = "") -> None:  # noqa: ANN001
-    OPENED.append(gw)
     await page.goto(f"http://127.0.0.1:{gw.http_port}/wall/{query}")
 
 

@@ -99,6 +99,9 @@ async def get_camera(request: web.Request) -> web.Response:
     return json_response(camera_json(gw, channel, with_stats=True))
 
 
+EVENT_STREAMS = web.AppKey("event_streams", set)
+
+
 async def events(request: web.Request) -> web.StreamResponse:
     """Server-Sent Events of bus events; ``topics`` is a comma list of prefixes. Events about a
     camera pass the same gate as listing it."""
@@ -106,8 +109,9 @@ async def events(request: web.Request) -> web.StreamResponse:
     prefixes = tuple(p for p in request.query.get("topics", "").split(",") if p)
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     with gw.bus.subscribe(*prefixes, maxsize=256) as sub:  # before the headers: an open stream misses nothing
-        await resp.prepare(request)
+        request.app[EVENT_STREAMS].add(sub)
         try:
+            await resp.prepare(request)
             await resp.write(b": connected\n\n")
             while True:
                 try:
@@ -125,10 +129,20 @@ async def events(request: web.Request) -> web.StreamResponse:
                 await resp.write(f"event: {event.topic}\ndata: {data}\n\n".encode())
         except ConnectionResetError:  # the client left: the normal end of an event stream
             pass
+        finally:
+            request.app[EVENT_STREAMS].discard(sub)
     return resp
 
 
+async def _end_event_streams(app: web.Application) -> None:
+    """On shutdown: end every open event stream now, not at its next 15 s keepalive."""
+    for sub in list(app[EVENT_STREAMS]):
+        sub.close()
+
+
 def setup(gw: Gateway) -> None:
+    gw.app[EVENT_STREAMS] = set()
+    gw.app.on_shutdown.append(_end_event_streams)
     api = gw.api
     api.schema("Camera", CAMERA_SCHEMA)
     ref = {"$ref": "#/components/schemas/Camera"}

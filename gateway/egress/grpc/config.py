@@ -25,5 +25,8 @@ class GrpcConfig:
         if self.enabled and not self.plaintext and not (self.cert and self.key):
             raise ConfigError("grpc.cert: TLS needs grpc.cert and grpc.key (or set grpc.enabled = false, "
                               "or grpc.plaintext = true for local development)")
+        if self.enabled and self.plaintext and self.host not in ("127.0.0.1", "::1", "localhost"):
+            raise ConfigError("grpc.plaintext: only on a loopback grpc.host (video and tokens would cross the "
+                              "network in the clear)")
         if self.enabled and not self.plaintext and self.require_client_cert and not self.client_ca:
             raise ConfigError("grpc.client_ca: mTLS needs the CA that signs client certificates")
