@@ -85,7 +85,7 @@ async def test_r1_silent_stream_is_reinvited(make_gateway) -> None:
 
 
 async def test_r1_playback_with_mansrtsp_and_end_of_file(make_gateway) -> None:
-    gw, sim, cid = await setup_pair(make_gateway)
+    gw, sim, cid = await setup_pair(make_gateway, silence_timeout=120)  # only MediaStatus 121 can end it soon
     adapter = gw.gb28181
     end = datetime.now().replace(microsecond=0)
     start = end - timedelta(minutes=10)
@@ -93,12 +93,13 @@ async def test_r1_playback_with_mansrtsp_and_end_of_file(make_gateway) -> None:
         records = await adapter.query_records(cid, start, end)
         assert len(records) == 2 and records[0].start == start and records[0].end == end
         units = 0
-        async for unit in adapter.open_playback(cid, start, end):
-            units += 1
-            if units == 3:
-                await adapter.playback_control(cid, scale=2.0)
-                await adapter.playback_control(cid, seek=30)
-                await adapter.playback_control(cid, pause=True)
+        async with asyncio.timeout(30):  # far below the 120 s silence timeout: the end of file ended it
+            async for unit in adapter.open_playback(cid, start, end):
+                units += 1
+                if units == 3:
+                    await adapter.playback_control(cid, scale=2.0)
+                    await adapter.playback_control(cid, seek=30)
+                    await adapter.playback_control(cid, pause=True)
         # the stream ended on its own: the device's MediaStatus 121 (after playback_seconds)
         assert 5 <= units <= sim.cfg.playback_seconds * sim.cfg.fps
         invite = (await sim.wait_for(lambda e: e[0] == "INVITE"))[2]

@@ -209,6 +209,7 @@ class Player:
         inv = self.playbacks.get(channel_id)
         if inv is not None:
             inv.ended.set()
+            inv.media.finish()
 
     def remote_bye(self, call_id: str) -> bool:
         inv = self.dialogs.get(call_id)

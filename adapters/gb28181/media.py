@@ -111,6 +111,7 @@ class MediaSession:
         self._need_key = False
         self._waiter: asyncio.Future[None] | None = None
         self._closed = False
+        self._finished = False  # end of file announced: stop once the queue is drained
         self._remote: tuple[str, int] | None = None
         self._reconnect: asyncio.Task[None] | None = None
         self.last_packet = self._loop.time()
@@ -209,7 +210,7 @@ class MediaSession:
                 unit = queue.popleft()
                 self._queued -= unit.size
                 yield unit
-            if self._closed:
+            if self._closed or self._finished:
                 return
             self._waiter = loop.create_future()
             timer = loop.call_later(silence, self._wake) if silence else None
@@ -219,8 +220,13 @@ class MediaSession:
                 self._waiter = None
                 if timer is not None:
                     timer.cancel()
-            if not queue and not self._closed and silence:
+            if not queue and not self._closed and not self._finished and silence:
                 raise TimeoutError(f"no media for {silence:g} s")
+
+    def finish(self) -> None:
+        """The device says it sent everything (end of file): ``units()`` ends once drained."""
+        self._finished = True
+        self._wake()
 
     def _wake(self) -> None:
         waiter = self._waiter
