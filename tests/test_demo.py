@@ -1,4 +1,6 @@
-"""The README's demo: ``vsgw demo`` starts on the embedded defaults and prints working URLs."""
+"""The README's demo: ``vsgw demo`` starts on the embedded defaults and prints working URLs; a new
+user opens the printed wall URL in Chromium, logs in with the printed operator login, and the 2×2
+layout plays live cameras (issue 4's "done when")."""
 
 from __future__ import annotations
 
@@ -7,9 +9,12 @@ import re
 import sys
 
 import aiohttp
+from playwright.async_api import async_playwright
+
+from tests.test_wall_chromium import ARGS
 
 
-async def test_demo_prints_urls_and_serves_four_live_synthetic_cameras(tmp_path) -> None:  # noqa: ANN001
+async def test_demo_prints_urls_and_its_wall_plays_four_live_cameras_after_login(tmp_path) -> None:  # noqa: ANN001
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "gateway", "demo", "--port", "0", "--sip-port", "0", "--grpc-port", "0",
         "--data-dir", str(tmp_path / "demo"),
@@ -29,6 +34,24 @@ async def test_demo_prints_urls_and_serves_four_live_synthetic_cameras(tmp_path)
                 cams = (await r.json())["cameras"]
         synthetic = [c for c in cams if c["adapter"] == "synthetic"]
         assert len(synthetic) >= 4 and all(c["online"] for c in synthetic)
+        wall = re.search(r"Video wall\s+(http://\S+/wall/)", text).group(1)
+        user, password = re.search(r"Wall login\s+(\S+) / (\S+)", text).groups()
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            try:
+                page = await browser.new_page()
+                await page.goto(wall)  # without the token: the login form
+                await page.fill("#login-form [name=username]", user)
+                await page.fill("#login-form [name=password]", password)
+                await page.click("#login-form button[type=submit]")
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + 30
+                while not (tiles := await page.evaluate("window.vsgwWall.tiles()")) or \
+                        not (len(tiles) == 4 and all(t["status"] == "live" and t["decoded"] >= 1 for t in tiles)):
+                    assert loop.time() < deadline, tiles
+                    await asyncio.sleep(0.2)
+            finally:
+                await browser.close()
     finally:
         proc.terminate()
         assert await asyncio.wait_for(proc.wait(), 20) == 0
