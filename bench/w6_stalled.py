@@ -14,7 +14,6 @@ import importlib.util
 import os
 from pathlib import Path
 import signal
-import statistics
 import subprocess
 import sys
 import time

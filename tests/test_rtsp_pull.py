@@ -5,7 +5,7 @@ Each test decodes what the adapter delivered with FFmpeg (PyAV) at the served re
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 import contextlib
 
 import av

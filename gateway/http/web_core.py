@@ -11,7 +11,7 @@ from aiohttp import web
 
 from gateway.policy import Action, Resource
 
-from .api import Api, HttpError, json_response, public
+from .api import HttpError, json_response, public
 from .server import gateway_of, subject_of
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                     continue
                 except StopAsyncIteration:
                     break
-                channel_id = getattr(event, "channel_id", None)
+                channel_id = getattr(event, "channel_id", None) or getattr(event, "camera_id", None)
                 if channel_id and not await gw.policy.authorize(subject, Action.LIST, camera_resource(gw, channel_id),
                                                                 {"quiet": True}):
                     continue  # a camera the caller may not list: not even its state or name

@@ -10,7 +10,7 @@ window.VSGW_I18N = {
     events_up: "事件流已连接", emergency: "紧急事件：{kind} — {why}（至 {until}）", no_frames: "无画面",
     lang: "English", ended: "视频流结束", latency: "延迟", playback: "录像回放", report: "上报可疑情况",
     report_prompt: "向公安机关上报（看到了什么）：", report_sent: "已上报公安机关", report_failed: "上报失败：{why}",
-    no_recording: "最近一小时无录像", playing: "回放 {when}", play_failed: "回放失败：{why}",
+    no_recording: "最近一小时无录像", play_failed: "回放失败：{why}",
   },
   en: {
     title: "Video wall", username: "User name", password: "Password", totp: "One-time code (if required)",
@@ -22,7 +22,7 @@ window.VSGW_I18N = {
     events_up: "events connected", emergency: "EMERGENCY: {kind} — {why} (until {until})", no_frames: "no picture",
     lang: "中文", ended: "stream ended", latency: "latency", playback: "Playback", report: "Report to the police",
     report_prompt: "Report to the police (what do you see?):", report_sent: "reported to the police",
-    report_failed: "report failed: {why}", no_recording: "nothing recorded in the last hour", playing: "playback {when}",
+    report_failed: "report failed: {why}", no_recording: "nothing recorded in the last hour",
     play_failed: "playback failed: {why}",
   },
 };
