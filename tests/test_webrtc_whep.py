@@ -153,3 +153,29 @@ def test_fast_protect_is_byte_identical_to_pylibsrtp_and_decrypts() -> None:
         assert receiver.unprotect(expected) == packet
     with pytest.raises(ValueError):
         fast(bytes(1500))
+
+
+async def test_gso_sender_delivers_the_same_datagrams_in_order() -> None:
+    """Trains of equal-size packets (with one shorter tail) leave as separate datagrams, in order,
+    whether the kernel segments them or the per-packet fallback does."""
+    import socket
+
+    from gateway.egress.webrtc.gso import GsoSender
+
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(5)
+    transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+        asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
+    sender = GsoSender(transport)
+    sizes = [1222] * 70 + [500] + [300, 300, 90] + [1222]
+    packets = [bytes([i % 256]) * size for i, size in enumerate(sizes)]
+    try:
+        sender.send(packets, receiver.getsockname())
+        got = [receiver.recv(2048) for _ in packets]
+    finally:
+        sender.close()
+        transport.close()
+        receiver.close()
+    assert got == packets
+    assert sender.trains in (0, 3)  # 64 + (6 + the 500-byte tail) + (300, 300, 90): or none without GSO

@@ -24,6 +24,7 @@ from aiortc.rtp import (
 
 from .config import WebRtcConfig
 from .packetize import Frame
+from .gso import GsoSender
 from .srtp import fast_protect
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class Viewer:
         self.backlog: deque[tuple[Frame, int]] = deque()
         self._backlog_bytes = 0
         self._drainer: asyncio.Task[None] | None = None
+        self._gso: GsoSender | None = None
         self.need_key = True  # nothing is sent before a keyframe
         self.ready = asyncio.Event()  # DTLS up, first packets may go
         self.closed = False
@@ -143,16 +145,18 @@ class Viewer:
 
     # -- sending ---------------------------------------------------------------------------
     def _send_frame(self, frame: Frame, ts: int) -> None:
-        protect, sendto, addr = self._protect, *self._socket()
-        if sendto is None:
+        sender, addr = self._route()
+        if sender is None:
             return
-        seq, ssrc, pt, history, pack = self.seq, self.ssrc, self.pt, self.history, HEADER.pack
+        protect, seq, ssrc, pt, history, pack = self._protect, self.seq, self.ssrc, self.pt, self.history, HEADER.pack
         last = len(frame.payloads) - 1
+        packets = []
         for i, payload in enumerate(frame.payloads):
             header = pack(0x80, pt | 0x80 if i == last else pt, seq, ts, ssrc)
             history[seq % HISTORY] = (header, payload)
-            sendto(protect(header + payload), addr)
+            packets.append(protect(header + payload))
             seq = (seq + 1) & 0xFFFF
+        sender.send(packets, addr)
         self.seq = seq
         self.packets += last + 1
         self.octets += frame.size
@@ -162,20 +166,25 @@ class Viewer:
         if self.first_packet_at is None:
             self.first_packet_at = time.monotonic()
 
-    def _socket(self):  # noqa: ANN202
+    def _route(self) -> tuple[GsoSender | None, tuple | None]:
         """The nominated ICE pair's socket (aioice), looked up per frame: ICE may renominate."""
         pair = self._dtls.transport._connection._nominated.get(1)
-        if pair is None or pair.protocol.transport is None:
+        transport = pair.protocol.transport if pair is not None else None
+        if transport is None:
             return None, None
-        return pair.protocol.transport.sendto, pair.remote_addr
+        if self._gso is None or self._gso.transport is not transport:
+            if self._gso is not None:
+                self._gso.close()
+            self._gso = GsoSender(transport)
+        return self._gso, pair.remote_addr
 
     def _retransmit(self, seq: int) -> None:
         entry = self.history[seq % HISTORY]
-        sendto, addr = self._socket()
-        if entry is None or sendto is None or HEADER.unpack_from(entry[0])[2] != seq:
+        sender, addr = self._route()
+        if entry is None or sender is None or HEADER.unpack_from(entry[0])[2] != seq:
             return
         header, payload = entry
-        sendto(self._protect(header + payload), addr)
+        sender.transport.sendto(self._protect(header + payload), addr)
         self.retransmits += 1
 
     def write_buffer(self) -> int:
@@ -252,8 +261,11 @@ class Viewer:
         self._clear_backlog()
         if self._drainer is not None:
             self._drainer.cancel()
+        if self._gso is not None:
+            self._gso.close()
 
     def stats(self) -> dict:
         return {"session": self.session, "frames": self.frames, "packets": self.packets, "bytes": self.octets,
                 "skips": self.skips, "nacks": self.nacks, "retransmits": self.retransmits,
+                "gso_trains": self._gso.trains if self._gso else 0,
                 "keyframe_requests": self.keyframe_requests, "rtt": self.rtt, "backlog_bytes": self._backlog_bytes}
