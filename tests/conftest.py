@@ -12,6 +12,7 @@ import os
 import uuid
 from typing import Any
 
+from hypothesis import settings
 import pytest
 import pytest_asyncio
 from sqlalchemy import text
@@ -20,6 +21,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from gateway.app import Gateway
 from gateway.config import Config
 from gateway.storage import Database
+
+# Property tests replay the same examples on every run (a CI failure can be reproduced; a run never
+# fails by the luck of the draw); ``--hypothesis-profile=explore`` draws new ones while developing.
+settings.register_profile("repeatable", derandomize=True, print_blob=True)
+settings.register_profile("explore", derandomize=False, max_examples=1000)
+settings.load_profile("repeatable")
 
 TOKEN = "test-token-7f3a"
 PG_URL = os.environ.get("VSGW_TEST_PG_URL", "")
