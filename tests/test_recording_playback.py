@@ -100,3 +100,16 @@ async def test_playback_returns_the_recorded_frames_over_the_hook_and_http(db_ur
         assert len(frames) == len(units) and frames[0].shape == (240, 320)
     assert ("view_playback", "pb", {"egress": "http-playback", "can_mask": False}) in gate.asked
     assert part.recorder.counters["segments"] >= 3
+
+
+def test_r9_open_segment_with_nothing_on_disk_yet_reads_as_empty(tmp_path) -> None:  # noqa: ANN001
+    """Playback "up to now" reaches the segment being written; before the muxer's first block lands
+    its file is empty (or a fragment), and reading it must end quietly, not break the stream."""
+    from gateway.recording.segments import read_units
+
+    empty = tmp_path / "open.ts"
+    empty.write_bytes(b"")
+    fragment = tmp_path / "fragment.ts"
+    fragment.write_bytes(b"\x47" + bytes(100))  # one sync byte and a torn packet
+    assert list(read_units(empty, "h264")) == []
+    assert list(read_units(fragment, "h264")) == []

@@ -133,9 +133,14 @@ def hash_file(path: Path) -> tuple[str, int]:
 
 def read_units(path: Path, codec: str) -> Iterator[tuple[float, AccessUnit]]:
     """(seconds from the segment's first picture, access unit) for each picture in a segment file;
-    a truncated tail (a crash) simply ends the iteration."""
+    a truncated tail (a crash) simply ends the iteration, and a file with nothing readable yet (the
+    open segment before the muxer's first 32 KiB block) yields nothing: playback up to "now" reads it."""
     params = ParamTracker(H265 if codec == H265 else codec)
-    with av.open(str(path), "r", format="mpegts") as container:
+    try:
+        container = av.open(str(path), "r", format="mpegts")
+    except (av.error.EOFError, av.error.InvalidDataError):
+        return
+    with container:
         if not container.streams.video:
             return
         stream = container.streams.video[0]
