@@ -9,6 +9,7 @@ transport already buffering, a kernel without GSO) goes through the asyncio tran
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import socket
 import struct
@@ -18,6 +19,22 @@ MAX_SEGMENTS = 64  # UDP_MAX_SEGMENTS
 MAX_TRAIN = 65_000  # one UDP send, headers included, stays below 64 KiB
 
 
+@functools.cache
+def segmentation_works() -> bool:
+    """Once per process: does this kernel split a train into datagrams? A kernel (or sandbox) that
+    ignored the option would send one large datagram, which no WebRTC peer could use."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx, \
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+            rx.bind(("127.0.0.1", 0))
+            rx.settimeout(1.0)
+            tx.sendmsg([b"a" * 100 + b"b" * 60], [(socket.SOL_UDP, UDP_SEGMENT, struct.pack("=H", 100))], 0,
+                       rx.getsockname())
+            return rx.recv(4096) == b"a" * 100 and rx.recv(4096) == b"b" * 60
+    except OSError:
+        return False
+
+
 class GsoSender:
     """Sends through ``transport``'s socket (a duplicate descriptor of it) with segmentation."""
 
@@ -25,7 +42,7 @@ class GsoSender:
         self.transport = transport
         raw = transport.get_extra_info("socket")
         self._sock: socket.socket | None = None
-        if raw is not None and hasattr(socket, "SOL_UDP"):
+        if raw is not None and raw.family == socket.AF_INET and segmentation_works():
             self._sock = socket.socket(raw.family, raw.type, fileno=os.dup(raw.fileno()))
             self._sock.setblocking(False)
         self.trains = 0  # sendmsg calls that carried more than one packet
