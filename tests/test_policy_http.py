@@ -10,7 +10,7 @@ import pyotp
 import pytest
 from yarl import URL
 
-from gateway.bus import ChannelState
+from gateway.bus import ChannelState, StreamState
 
 from .test_policy_support import PASSWORD, parts, policy_gateway, request_body
 
@@ -63,12 +63,14 @@ async def test_r2_event_stream_never_mentions_a_camera_the_caller_may_not_list(d
     token, _, _ = await identity.login("op", PASSWORD, None, "127.0.0.1")
     base = f"http://127.0.0.1:{gw.http_port}"
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"{base}/api/events?topics=channel.", headers={"Authorization": f"Bearer {token}"}) as r:
+        async with http.get(f"{base}/api/events?topics=channel.,stream.",
+                            headers={"Authorization": f"Bearer {token}"}) as r:
             await r.content.readline()  # ": connected": subscribed before the headers were sent
             gw.bus.publish(ChannelState(channel_id="cam-secret", online=False, reason="level 4 site"))
+            gw.bus.publish(StreamState(key="cam-secret#1", running=True))  # a sub-stream names it too
             gw.bus.publish(ChannelState(channel_id="cam-a", online=False, reason="cable cut"))
             async for line in r.content:
                 if line.startswith(b"data: "):
                     first = json.loads(line[6:])
                     break
-    assert first["channel_id"] == "cam-a"  # the level-4 camera's event was withheld, not just late
+    assert first["channel_id"] == "cam-a"  # both level-4 camera events were withheld, not just late

@@ -6,18 +6,26 @@ from dataclasses import asdict, dataclass, field, fields
 import time
 from typing import Any, ClassVar
 
+from gateway.media.hub import parse_key
+
 EVENT_TYPES: dict[str, type[Event]] = {}
 
 
 @dataclass
 class Event:
     topic: ClassVar[str] = "event"
+    camera_field: ClassVar[str | None] = None  # the field naming the camera this event is about
     time: float = field(default_factory=time.time, kw_only=True)
     node: str = field(default="", kw_only=True)  # publishing node, filled by the bus
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
         EVENT_TYPES[cls.topic] = cls
+
+    def camera(self) -> str | None:
+        """The camera this event is about, if any: whoever passes events on asks the gate about it."""
+        value = getattr(self, self.camera_field) if self.camera_field else None
+        return parse_key(value)[0] if value else None
 
     def to_dict(self) -> dict[str, Any]:
         return {"topic": self.topic, **asdict(self)}
@@ -32,6 +40,7 @@ class Event:
 @dataclass
 class ChannelAdded(Event):
     topic: ClassVar[str] = "channel.added"
+    camera_field: ClassVar[str | None] = "channel_id"
     channel_id: str
     name: str
     adapter: str
@@ -40,6 +49,7 @@ class ChannelAdded(Event):
 @dataclass
 class ChannelRemoved(Event):
     topic: ClassVar[str] = "channel.removed"
+    camera_field: ClassVar[str | None] = "channel_id"
     channel_id: str
 
 
@@ -48,6 +58,7 @@ class ChannelState(Event):
     """A channel went online or offline (R15 health)."""
 
     topic: ClassVar[str] = "channel.state"
+    camera_field: ClassVar[str | None] = "channel_id"
     channel_id: str
     online: bool
     reason: str | None = None
@@ -56,6 +67,7 @@ class ChannelState(Event):
 @dataclass
 class StreamState(Event):
     topic: ClassVar[str] = "stream.state"
+    camera_field: ClassVar[str | None] = "key"
     key: str
     running: bool
     reason: str | None = None
@@ -64,6 +76,7 @@ class StreamState(Event):
 @dataclass
 class StreamStatsEvent(Event):
     topic: ClassVar[str] = "stream.stats"
+    camera_field: ClassVar[str | None] = "key"
     key: str
     fps: float
     bitrate: float
@@ -76,6 +89,7 @@ class Alarm(Event):
     """A device alarm (GB/T 28181 Alarm notify and the like)."""
 
     topic: ClassVar[str] = "alarm"
+    camera_field: ClassVar[str | None] = "channel_id"
     channel_id: str
     kind: str
     priority: int = 4

@@ -121,9 +121,9 @@ async def events(request: web.Request) -> web.StreamResponse:
                     continue
                 except StopAsyncIteration:
                     break
-                channel_id = getattr(event, "channel_id", None) or getattr(event, "camera_id", None)
-                if channel_id and not await gw.policy.authorize(subject, Action.LIST, camera_resource(gw, channel_id),
-                                                                {"quiet": True}):
+                camera = event.camera()
+                if camera and not await gw.policy.authorize(subject, Action.LIST, camera_resource(gw, camera),
+                                                            {"quiet": True}):
                     continue  # a camera the caller may not list: not even its state or name
                 data = json.dumps(event.to_dict(), ensure_ascii=False, default=str)
                 await resp.write(f"event: {event.topic}\ndata: {data}\n\n".encode())

@@ -20,11 +20,11 @@ from gateway.http import HttpError, json_object, json_response
 from gateway.http.server import gateway_of, subject_of
 
 from .model import Action
+from .workflows import POLICE
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
 
-POLICE_ROLES = frozenset({"police_officer", "police_chief"})
 MAX_NOTE = 2000
 
 
@@ -33,6 +33,7 @@ class ReportRaised(Event):
     """A report reached the police; fetch the note from ``GET /api/reports``."""
 
     topic: ClassVar[str] = "report.raised"
+    camera_field: ClassVar[str | None] = "camera_id"
     report_id: str = ""
     camera_id: str = ""
     reporter: str = ""
@@ -61,7 +62,7 @@ async def raise_report(request: web.Request) -> web.Response:
 async def list_reports(request: web.Request) -> web.Response:
     """Newest first; police roles only (the notes may name people)."""
     gw, subject = gateway_of(request), subject_of(request)
-    if not POLICE_ROLES & subject.roles:
+    if not POLICE & subject.roles:
         raise HttpError(403, "forbidden", "reports are for the police roles")
     async with gw.db.session() as s:
         rows = list(await s.scalars(select(AuditRow).where(AuditRow.action == "report")

@@ -2,9 +2,9 @@
 
 ``pylibsrtp.Session.protect`` is correct but spends more time in Python (type and length checks, a
 fresh ``int *`` per call, an assert helper) than libsrtp spends encrypting. The fan-out makes every
-packet itself (header ≤ 12 bytes + a payload bounded by ``payload_size``), so those checks are
-already guaranteed; this closure keeps only the copy in, the call and the copy out. It relies on
-the session's private buffer and handle (pylibsrtp 0.x) and falls back to ``protect`` without them.
+packet itself, so its type is known; this closure keeps the length check (it guards libsrtp's
+buffer), the copy in, the call and the copy out. It relies on the session's private buffer and
+handle (pylibsrtp 0.x) and falls back to ``protect`` without them.
 """
 
 from __future__ import annotations
