@@ -134,7 +134,11 @@ async def test_r10_export_refused_by_the_policy_gate(make_gateway) -> None:  # n
         async with http.post(f"http://127.0.0.1:{gw.http_port}/api/recordings/cam-e/export",
                              json={**body, "reason": ""}) as r:
             assert r.status == 400
+        async with http.post(f"http://127.0.0.1:{gw.http_port}/api/recordings/cam-e/export", data=b"{not json",
+                             headers={"Content-Type": "application/json"}) as r:
+            assert r.status == 400 and (await r.json())["error"] == "bad_json"
     assert gw.metrics.value("vsgw_recording_rejected_total", reason="forbidden") == 1
+    assert gw.metrics.value("vsgw_http_rejected_total", status="400") == 2  # every refusal is counted
 
 
 async def test_r10_evidence_lock_and_unlock_go_to_the_audit_trail(db_url, make_gateway) -> None:  # noqa: ANN001

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from sqlalchemy import select
 
-from gateway.http import HttpError, json_response
+from gateway.http import HttpError, json_object, json_response
 from gateway.http.server import gateway_of, subject_of
 from gateway.policy import Action, Decision
 
@@ -64,16 +64,6 @@ def _span(request: web.Request, source: dict[str, Any],
     if end <= start:
         raise _reject(request, 400, "bad_request", "end: must be after start", "end")
     return start, end
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise _reject(request, 400, "bad_request", "expected a JSON object") from None
-    if not isinstance(body, dict):
-        raise _reject(request, 400, "bad_request", "expected a JSON object")
-    return body
 
 
 async def _playback_allowed(request: web.Request, cid: str) -> Decision:
@@ -173,7 +163,7 @@ async def delete(request: web.Request) -> web.Response:
 
 async def create_lock(request: web.Request) -> web.Response:
     cid = request.match_info["cid"]
-    body = await _body(request)
+    body = await json_object(request)
     start, end = _span(request, body)
     try:
         row = await _part(request).locks.lock(subject_of(request), cid, start, end, str(body.get("reason", "")),
@@ -191,7 +181,7 @@ async def list_locks(request: web.Request) -> web.Response:
 
 
 async def release_lock(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await json_object(request)
     try:
         row = await _part(request).locks.unlock(subject_of(request), request.match_info["id"],
                                                 str(body.get("reason", "")))
@@ -206,7 +196,7 @@ async def release_lock(request: web.Request) -> web.Response:
 
 async def create_export(request: web.Request) -> web.Response:
     cid = request.match_info["cid"]
-    body = await _body(request)
+    body = await json_object(request)
     start, end = _span(request, body)
     try:
         row = await _part(request).exports.request(subject_of(request), cid, start, end, str(body.get("reason", "")),
@@ -260,7 +250,7 @@ async def export_manifest(request: web.Request) -> web.StreamResponse:
 
 
 async def review_export(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await json_object(request)
     if not isinstance(body.get("approve"), bool):
         raise _reject(request, 400, "bad_request", "approve: expected true or false", "approve")
     try:

@@ -188,9 +188,8 @@ class Viewer:
         self.retransmits += 1
 
     def write_buffer(self) -> int:
-        pair = self._dtls.transport._connection._nominated.get(1)
-        transport = pair.protocol.transport if pair is not None else None
-        return transport.get_write_buffer_size() if transport is not None else 0
+        sender, _ = self._route()
+        return sender.transport.get_write_buffer_size() if sender is not None else 0
 
     # -- what the fan-out calls ------------------------------------------------------------
     def start(self, gop: list[Frame]) -> None:
