@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 import os
+import socket
 import uuid
 from typing import Any
 
@@ -111,6 +112,13 @@ async def make_gateway(tmp_path) -> AsyncIterator[Callable[..., Any]]:  # noqa: 
     yield make
     for gw in reversed(started):
         await gw.stop()
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody holds right now (for servers that need a fixed address up front)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def synthetic(cid: str, **kw: Any) -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 
 import pytest
 import zmq
@@ -12,6 +11,7 @@ import zmq.asyncio
 
 from gateway.bus import Alarm, ChannelState, LocalBus
 from gateway.bus.zmq import ZmqBus
+from tests.conftest import free_port
 
 
 @pytest.fixture(params=["ipc", "tcp"])
@@ -21,11 +21,6 @@ def ipc(request, tmp_path) -> tuple[str, str]:  # noqa: ANN001
         return f"ipc://{tmp_path}/bus-in", f"ipc://{tmp_path}/bus-out"
     return f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def test_local_bus_delivers_by_topic_prefix() -> None:

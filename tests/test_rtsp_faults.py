@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 import contextlib
 import logging
 import signal
-import socket
 import time
 
 import aiohttp
@@ -20,7 +19,7 @@ from adapters.rtsp import RtspAdapter, RtspConfig, RtspError, UnsupportedCodec
 from adapters.rtsp.describe import describe
 from adapters.rtsp.target import parse_target
 from gateway.config import CameraConfig
-from tests.conftest import auth, synthetic
+from tests.conftest import auth, free_port, synthetic
 from tests.rtsp_server import RtspServer
 
 USER, PASSWORD = "operator", "Corr3ct-Horse-77"
@@ -44,12 +43,6 @@ async def eventually(cond: Callable[[], object], what: str, timeout: float = 20.
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         await asyncio.sleep(0.05)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def public_texts(gw) -> str:  # noqa: ANN001
