@@ -11,7 +11,7 @@ import sys
 import aiohttp
 from playwright.async_api import async_playwright
 
-from tests.test_wall_chromium import ARGS
+from tests.test_wall_chromium import ARGS, until
 
 
 async def test_demo_prints_urls_and_its_wall_plays_four_live_cameras_after_login(tmp_path) -> None:  # noqa: ANN001
@@ -44,12 +44,8 @@ async def test_demo_prints_urls_and_its_wall_plays_four_live_cameras_after_login
                 await page.fill("#login-form [name=username]", user)
                 await page.fill("#login-form [name=password]", password)
                 await page.click("#login-form button[type=submit]")
-                loop = asyncio.get_running_loop()
-                deadline = loop.time() + 30
-                while not (tiles := await page.evaluate("window.vsgwWall.tiles()")) or \
-                        not (len(tiles) == 4 and all(t["status"] == "live" and t["decoded"] >= 1 for t in tiles)):
-                    assert loop.time() < deadline, tiles
-                    await asyncio.sleep(0.2)
+                await until(page, lambda ts: len(ts) == 4 and all(t["status"] == "live" and t["decoded"] >= 1
+                                                                  for t in ts), timeout=30)
             finally:
                 await browser.close()
     finally:

@@ -20,7 +20,6 @@ from sqlalchemy import select
 from gateway.audit.chain import AuditRow
 from gateway.policy import Decision
 from gateway.policy.workflows import EmergencyDeclared, EmergencyEnded
-from gateway.recording.web import PART as RECORDING
 from tests.conftest import TOKEN, synthetic
 
 pytestmark = pytest.mark.browser
@@ -177,12 +176,9 @@ async def test_r16_report_button_on_a_tile_reaches_the_police(make_gateway, page
 async def test_wall_timeline_plays_a_recorded_range(make_gateway, page: Page) -> None:  # noqa: ANN001
     gw = await make_gateway(cameras=[synthetic("lobby")], webrtc=WEBRTC,
                             recording={"cameras": ["lobby"], "segment_seconds": 1.0, "fsync": False})
-    recorder = gw.app[RECORDING].recorder
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 30
-    while recorder.counters["segments"] < 4:
-        assert loop.time() < deadline, "nothing recorded"
-        await asyncio.sleep(0.1)
+    with gw.bus.subscribe("recording.segment") as closed:
+        for _ in range(4):  # four 1 s segments on disk and in the index
+            await asyncio.wait_for(closed.get(), 30)
     await open_wall(page, gw, f"?token={TOKEN}")
     await page.evaluate("window.vsgwWall.setLayout(1)")
     await until(page, lambda ts: ts[0]["camera"] == "lobby" and ts[0]["status"] == "live")

@@ -14,7 +14,7 @@ EVENT_TYPES: dict[str, type[Event]] = {}
 @dataclass
 class Event:
     topic: ClassVar[str] = "event"
-    camera_field: ClassVar[str | None] = None  # the field naming the camera this event is about
+    camera_field: ClassVar[str] = "channel_id"  # the field naming the camera this event is about, if it has one
     time: float = field(default_factory=time.time, kw_only=True)
     node: str = field(default="", kw_only=True)  # publishing node, filled by the bus
 
@@ -24,7 +24,7 @@ class Event:
 
     def camera(self) -> str | None:
         """The camera this event is about, if any: whoever passes events on asks the gate about it."""
-        value = getattr(self, self.camera_field) if self.camera_field else None
+        value = getattr(self, self.camera_field, None)
         return parse_key(value)[0] if value else None
 
     def to_dict(self) -> dict[str, Any]:
@@ -40,7 +40,6 @@ class Event:
 @dataclass
 class ChannelAdded(Event):
     topic: ClassVar[str] = "channel.added"
-    camera_field: ClassVar[str | None] = "channel_id"
     channel_id: str
     name: str
     adapter: str
@@ -49,7 +48,6 @@ class ChannelAdded(Event):
 @dataclass
 class ChannelRemoved(Event):
     topic: ClassVar[str] = "channel.removed"
-    camera_field: ClassVar[str | None] = "channel_id"
     channel_id: str
 
 
@@ -58,7 +56,6 @@ class ChannelState(Event):
     """A channel went online or offline (R15 health)."""
 
     topic: ClassVar[str] = "channel.state"
-    camera_field: ClassVar[str | None] = "channel_id"
     channel_id: str
     online: bool
     reason: str | None = None
@@ -67,7 +64,7 @@ class ChannelState(Event):
 @dataclass
 class StreamState(Event):
     topic: ClassVar[str] = "stream.state"
-    camera_field: ClassVar[str | None] = "key"
+    camera_field: ClassVar[str] = "key"
     key: str
     running: bool
     reason: str | None = None
@@ -76,7 +73,7 @@ class StreamState(Event):
 @dataclass
 class StreamStatsEvent(Event):
     topic: ClassVar[str] = "stream.stats"
-    camera_field: ClassVar[str | None] = "key"
+    camera_field: ClassVar[str] = "key"
     key: str
     fps: float
     bitrate: float
@@ -89,7 +86,6 @@ class Alarm(Event):
     """A device alarm (GB/T 28181 Alarm notify and the like)."""
 
     topic: ClassVar[str] = "alarm"
-    camera_field: ClassVar[str | None] = "channel_id"
     channel_id: str
     kind: str
     priority: int = 4

@@ -33,7 +33,7 @@ class ReportRaised(Event):
     """A report reached the police; fetch the note from ``GET /api/reports``."""
 
     topic: ClassVar[str] = "report.raised"
-    camera_field: ClassVar[str | None] = "camera_id"
+    camera_field: ClassVar[str] = "camera_id"
     report_id: str = ""
     camera_id: str = ""
     reporter: str = ""
