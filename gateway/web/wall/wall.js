@@ -211,8 +211,8 @@
       for (const r of data.ranges) {
         const a = Math.max(start, Date.parse(r.start) / 1000), b = Math.min(end, Date.parse(r.end) / 1000);
         const bar = document.createElement("div"); bar.className = "range";
-        const width = Math.max(0.3, (b - a) / 36);  // at least visible; kept inside the track
-        bar.style.left = `${Math.min((a - start) / 36, 100 - width)}%`; bar.style.width = `${width}%`;
+        const width = Math.max(0.3, this.percent(b) - this.percent(a));  // at least visible; kept inside the track
+        bar.style.left = `${Math.min(this.percent(a), 100 - width)}%`; bar.style.width = `${width}%`;
         track.append(bar);
       }
       this.ranges = data.ranges; this.playbackMark = data.watermark || null;
@@ -220,11 +220,13 @@
       this.el.querySelector(".when").textContent = data.ranges.length ? "" : t("no_recording");
     }
 
+    percent(at) { return (at - this.span.start) / (this.span.end - this.span.start) * 100; }  // on the timeline
+
     playRecorded(at) {
       if (this.player) { this.player.stop(); this.player = null; }
       clearTimeout(this.retry); clearInterval(this.countdown);
       const cursor = this.el.querySelector(".cursor");
-      cursor.hidden = false; cursor.style.left = `${(at - this.span.start) / 36}%`;
+      cursor.hidden = false; cursor.style.left = `${this.percent(at)}%`;
       const when = new Date(at * 1000).toLocaleTimeString(state.lang);
       this.el.querySelector(".when").textContent = when;
       this.status = "playback"; this.why = when; this.render();
@@ -247,10 +249,11 @@
       const note = window.prompt(t("report_prompt"));
       if (!note || !note.trim()) return;
       const resp = await api("/api/reports", { method: "POST", headers: { "Content-Type": "application/json" },
-                                               body: JSON.stringify({ camera_id: id, note }) }).catch(err => ({ ok: false, statusText: err.message }));
-      const data = resp.ok ? await resp.json() : await (resp.json ? resp.json().catch(() => ({})) : {});
-      this.notice = resp.ok ? t("report_sent") : t("report_failed", { why: data.message || resp.statusText });
-      this.lastReport = resp.ok ? data.id : null;
+                                               body: JSON.stringify({ camera_id: id, note }) }).catch(() => null);
+      const data = resp ? await resp.json().catch(() => ({})) : {};
+      const ok = resp !== null && resp.ok;
+      this.notice = ok ? t("report_sent") : t("report_failed", { why: data.message || (resp ? resp.statusText : "network") });
+      this.lastReport = ok ? data.id : null;
       this.render();
       setTimeout(() => { this.notice = ""; this.render(); }, 5000);
     }
