@@ -45,6 +45,7 @@ class Endpoint:
         self.conns: dict[tuple[str, int], _TcpConn] = {}
         self._pending: dict[str, asyncio.Future[SipMessage]] = {}
         self._provisional: dict[str, Callable[[SipMessage], None]] = {}
+        self.response_hooks: dict[str, Callable[[SipMessage], None]] = {}  # branch -> INVITE client transaction
         self._answered: OrderedDict[tuple[str, str, str], tuple[bytes, Peer]] = OrderedDict()
         self._tasks: set[asyncio.Task] = set()
         self.port = 0
@@ -170,6 +171,10 @@ class Endpoint:
             task.add_done_callback(self._tasks.discard)
             return
         key = msg.branch
+        hook = self.response_hooks.get(key)
+        if hook is not None:  # every response of it, retransmitted 2xx included, and its CANCEL's
+            hook(msg)
+            return
         if msg.status is not None and msg.status < 200:
             cb = self._provisional.get(key)
             if cb is not None:
