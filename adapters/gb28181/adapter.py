@@ -19,12 +19,13 @@ from .config import SipConfig
 from .devices import Device
 from .dialog import Invite, Player
 from .manscdp import Manscdp
-from .server import GbServer
+from .server import DeviceRefused, GbServer
 from .sip import SipMessage, response, uri_user
 from .transport import Peer
 
 log = logging.getLogger(__name__)
 CATALOG_EVENTS_OFF = ("OFF", "VLOST", "DEFECT")
+QUERY_ERRORS = (TimeoutError, ConnectionError, OSError, DeviceRefused)
 
 
 class GbAdapter(Adapter):
@@ -83,18 +84,26 @@ class GbAdapter(Adapter):
             ch.online = online and ch.extra.get("status_on", True)
 
     async def refresh_catalog(self, device_id: str) -> int:
-        """Query the catalog and DeviceInfo; returns how many channels the device reported."""
+        """Query DeviceInfo and the catalog at once; returns how many items the catalog answer had.
+
+        Answers are matched by (DeviceID, CmdType, SN), so a device that answers one query late,
+        or with the other command's body, never holds the other query up."""
         dev = self.server.devices.get(device_id)
         if dev is None:
             return 0
-        try:
-            info = await self.server.query(dev, "DeviceInfo", timeout=self.cfg.request_timeout)
+        info, answer = await asyncio.gather(self.server.query(dev, "DeviceInfo", timeout=self.cfg.request_timeout),
+                                            self.server.query(dev, "Catalog"), return_exceptions=True)
+        if isinstance(info, BaseException):
+            self.metrics.inc("vsgw_gb28181_deviceinfo_total", result="failed")
+        else:
+            self.metrics.inc("vsgw_gb28181_deviceinfo_total", result="ok" if info.complete else "timeout")
             if info.first is not None:
                 dev.info = {c.tag: c.text for c in info.first.root.children if not c.children}
-            answer = await self.server.query(dev, "Catalog")
-        except (TimeoutError, ConnectionError, OSError) as exc:
+        if isinstance(answer, BaseException):
             self.metrics.inc("vsgw_gb28181_catalog_total", result="failed")
-            log.warning("catalog of %s failed: %s", device_id, type(exc).__name__)
+            log.warning("catalog of %s failed: %s", device_id, type(answer).__name__)
+            if not isinstance(answer, QUERY_ERRORS):
+                raise answer
             return 0
         self.metrics.inc("vsgw_gb28181_catalog_total", result="complete" if answer.complete else "partial")
         for item in answer.items.values():
