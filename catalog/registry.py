@@ -1,8 +1,8 @@
 """The registry service (R4–R8): units, mandated sites, systems, cameras; filing, documents,
 decommission, channel binding; and the in-memory channel → policy Resource cache.
 
-Every write is validated and authorised (``Action.MANAGE`` on the owning unit) *before* its
-transaction opens, so a refused request changes nothing. Nothing is ever deleted (R8).
+Every write is validated and authorised (``Action.MANAGE`` on the owning unit, at the record's
+security level) *before* its transaction opens, so a refused request changes nothing. Nothing is ever deleted (R8).
 """
 
 from __future__ import annotations
@@ -101,15 +101,27 @@ class Registry:
 
     # -- authorisation -------------------------------------------------------------------
     async def allow(self, subject: Subject, kind: str, ident: str, unit: str | None,
-                    action: Action = Action.MANAGE, quiet: bool = False) -> bool:
-        decision = await self.gw.policy.authorize(subject, action, Resource(kind, ident, unit=unit),
+                    action: Action = Action.MANAGE, quiet: bool = False, level: int = 0) -> bool:
+        decision = await self.gw.policy.authorize(subject, action,
+                                                  Resource(kind, ident, unit=unit, security_level=level),
                                                   {"quiet": True} if quiet else None)
         return decision.allowed
 
-    async def require(self, subject: Subject, kind: str, ident: str, unit: str | None) -> None:
-        decision = await self.gw.policy.authorize(subject, Action.MANAGE, Resource(kind, ident, unit=unit))
+    async def require(self, subject: Subject, kind: str, ident: str, unit: str | None, level: int = 0) -> None:
+        """MANAGE at the record's security level: a write needs the clearance a read of its
+        confidential fields needs (R4). The gate's reason never names a field's value."""
+        decision = await self.gw.policy.authorize(subject, Action.MANAGE,
+                                                  Resource(kind, ident, unit=unit, security_level=level))
         if not decision:
             raise Forbidden(decision.reason)
+
+    async def level_of(self, kind: str, row: Any) -> int:
+        """A record's security level: a system's own, a camera's system's; units and sites have none."""
+        if kind == "system":
+            return row.security_level
+        if kind == "camera":
+            return (await self.get("system", row.system_id)).security_level
+        return 0
 
     # -- reads ---------------------------------------------------------------------------
     async def get(self, kind: str, ident: str) -> Any:
@@ -176,7 +188,7 @@ class Registry:
         if (kind, clean["id"]) in pending or await self._find(kind, clean["id"]) is not None:
             errors.append(FieldError("id", f"a {kind} with this id already exists", "duplicate"))
         t = now()
-        unit = ""
+        unit, level = "", 0
         if kind == "unit":
             row: Any = UnitRow(created_at=t, **clean)
             unit = row.id
@@ -192,7 +204,7 @@ class Registry:
             if clean["status"] in ("accepted", "filed", "connected") and clean.get("accepted_on") is None:
                 errors.append(FieldError("accepted_on", "required once a system is accepted", "required"))
             row = SystemRow(created_at=t, updated_at=t, **clean)
-            unit = row.unit_id
+            unit, level = row.unit_id, clean.get("security_level", 0)
         else:
             system = await ref("system_id", "system")
             if system is not None and system.status == "decommissioned":
@@ -204,10 +216,11 @@ class Registry:
             clean.setdefault("privacy_masks", [])
             row = CameraRow(created_at=t, updated_at=t, bound_at=t if clean.get("channel_id") else None,
                             name_key=clean["name"].lower(), **clean)
-            unit = system.unit_id if system is not None else ""
+            unit, level = (system.unit_id, system.security_level) if system is not None else ("", 0)
         if errors:
             raise Invalid(errors)
-        decision = await self.gw.policy.authorize(subject, Action.MANAGE, Resource(kind, clean["id"], unit=unit))
+        decision = await self.gw.policy.authorize(subject, Action.MANAGE,
+                                                  Resource(kind, clean["id"], unit=unit, security_level=level))
         if not decision:
             raise Forbidden(decision.reason, "unit_id" if kind != "camera" else "system_id")
         return Pending(kind, row, unit)
@@ -239,20 +252,25 @@ class Registry:
 
     # -- updates -------------------------------------------------------------------------
     async def update(self, subject: Subject, kind: str, ident: str, data: dict[str, Any]) -> Any:
-        """Partial update; re-classifying a camera into a prohibited category is refused (R6)."""
+        """Partial update; re-classifying a camera into a prohibited category is refused (R6).
+        Authorised before the body is looked at, at the record's level and at any level it is raised to."""
+        row = await self.get(kind, ident)
+        unit = await self.unit_of(kind, row)
+        level = await self.level_of(kind, row)
+        await self.require(subject, kind, ident, unit, level)
         fixed = ("id", "system_id", "channel_id") if kind == "camera" else ("id",)
         if isinstance(data, dict) and (read_only := [f for f in fixed if f in data]):
             raise Invalid([FieldError(f, "cannot be changed here (channel: use the binding endpoint)", "read_only")
                            for f in read_only])
         clean = CHECKS[kind](data, partial=True)
-        row = await self.get(kind, ident)
-        unit = await self.unit_of(kind, row)
-        await self.require(subject, kind, ident, unit)
+        raised = max(level, clean.get("security_level") or 0) if kind == "system" else level
+        if raised > level:
+            await self.require(subject, kind, ident, unit, raised)
         for field, target in (("unit_id", "unit"), ("operator_unit_id", "unit"), ("site_id", "site")):
             if clean.get(field) and await self._find(target, clean[field]) is None:
                 raise Invalid([FieldError(field, f"no such {target}", "not_found")])
         if kind == "system" and clean.get("unit_id") and clean["unit_id"] != unit:
-            await self.require(subject, "unit", clean["unit_id"], clean["unit_id"])
+            await self.require(subject, "unit", clean["unit_id"], clean["unit_id"], raised)
         if kind == "system" and row.status == "decommissioned":
             raise Conflict("status", "the system is decommissioned; its record is kept read-only (R8)")
         async with self.gw.db.session() as s:
@@ -275,7 +293,7 @@ class Registry:
         """R7: the filing (备案) with the police; filing makes an accepted system "filed"."""
         clean = schema.filing(data)
         row = await self.get("system", system_id)
-        await self.require(subject, "system", system_id, row.unit_id)
+        await self.require(subject, "system", system_id, row.unit_id, row.security_level)
         if row.accepted_on and clean["filed_on"] < row.accepted_on and not row.pre_existing:
             raise Invalid([FieldError("filed_on", "earlier than the acceptance date")])
         async with self.gw.db.session() as s:
@@ -299,7 +317,7 @@ class Registry:
         if errors:
             raise Invalid(errors)
         system = await self.get("system", system_id)
-        await self.require(subject, "system", system_id, system.unit_id)
+        await self.require(subject, "system", system_id, system.unit_id, system.security_level)
         doc = DocumentRow(system_id=system_id, kind=kind, name=name, sha256=hashlib.sha256(content).hexdigest(),
                           size=len(content), content=content, archived_at=now())
         async with self.gw.db.session() as s:
@@ -324,7 +342,7 @@ class Registry:
         footage stay (status "decommissioned"); bindings are released so the channel id is free."""
         clean = schema.decommission(data)
         row = await self.get("system", system_id)
-        await self.require(subject, "system", system_id, row.unit_id)
+        await self.require(subject, "system", system_id, row.unit_id, row.security_level)
         async with self.gw.db.session() as s:
             row = await s.get(SystemRow, system_id)
             for k, v in clean.items():
@@ -346,7 +364,7 @@ class Registry:
             raise Invalid([FieldError("channel_id", "expected a channel id of 1-64 letters, digits or _.:-")])
         cam = await self.get("camera", camera_id)
         system = await self.get("system", cam.system_id)
-        await self.require(subject, "camera", camera_id, system.unit_id)
+        await self.require(subject, "camera", camera_id, system.unit_id, system.security_level)
         if cam.status == "decommissioned" and channel_id:
             raise Conflict("camera", "the camera is decommissioned")
         if channel_id and channel_id not in self.gw.registry.channels:

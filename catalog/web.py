@@ -2,8 +2,9 @@
 
 Public (no login, ``@public``): ``/catalogue`` (HTML), ``/catalogue.json``, ``/catalogue.csv`` and the
 site-category vocabulary. Everything else needs a token; writes ask the policy gate for
-``Action.MANAGE`` on the owning unit; confidential fields (R4) are shown only to subjects the gate
-lets manage the camera and whose clearance reaches the system's security level.
+``Action.MANAGE`` on the owning unit at the record's security level; confidential fields (R4) are
+shown only to subjects the gate lets manage the camera and whose clearance reaches the system's
+security level, in write responses exactly as in reads.
 """
 
 from __future__ import annotations
@@ -129,7 +130,18 @@ def row_json(kind: str, row: Any, reveal: bool = False) -> dict[str, Any]:
 
 async def _reveal(part: Catalog, request: web.Request, unit: str, level: int, ident: str) -> bool:
     subject = subject_of(request)
-    return subject.clearance >= level and await part.registry.allow(subject, "camera", ident, unit, quiet=True)
+    return subject.clearance >= level and await part.registry.allow(subject, "camera", ident, unit, quiet=True,
+                                                                    level=level)
+
+
+async def _project(request: web.Request, kind: str, row: Any) -> dict[str, Any]:
+    """The caller's view of a record, the same after a write as on a read: a camera's confidential
+    fields only for a caller who may manage it at its system's security level (R4)."""
+    if kind != "camera":
+        return row_json(kind, row)
+    part = _part(request)
+    system = await part.registry.get("system", row.system_id)
+    return row_json(kind, row, await _reveal(part, request, system.unit_id, system.security_level, row.id))
 
 
 # -- records ------------------------------------------------------------------------------
@@ -137,7 +149,7 @@ async def _reveal(part: Catalog, request: web.Request, unit: str, level: int, id
 async def create_record(request: web.Request) -> web.Response:
     part, kind = _part(request), KINDS[request.match_info["kind"]]
     row = await part.registry.create(subject_of(request), kind, await _body(request))
-    return json_response(row_json(kind, row, reveal=True), status=201)
+    return json_response(await _project(request, kind, row), status=201)
 
 
 @guarded
@@ -191,19 +203,15 @@ async def get_record(request: web.Request) -> web.Response:
     unit = await part.registry.unit_of(kind, row)
     if not await part.registry.allow(subject_of(request), kind, ident, unit, Action.LIST):
         raise Forbidden("not permitted to see this unit's records")
-    reveal = False
-    out: dict[str, Any]
-    if kind == "camera":
-        system = await part.registry.get("system", row.system_id)
-        reveal = await _reveal(part, request, unit, system.security_level, ident)
-    out = row_json(kind, row, reveal)
+    out = await _project(request, kind, row)
     if kind == "system":
         out["filing_due"] = part.registry.rules.filing_due(row.accepted_on, row.pre_existing).isoformat() \
             if row.accepted_on else None
         if row.dismantled_on:
             out["notice_due"] = part.registry.rules.notice_due(row.dismantled_on).isoformat()
         docs = await part.registry.documents(ident)
-        can = await part.registry.allow(subject_of(request), "system", ident, unit, quiet=True)
+        can = await part.registry.allow(subject_of(request), "system", ident, unit, quiet=True,
+                                        level=row.security_level)
         out["documents"] = [{"id": d.id, "kind": d.kind, "sha256": d.sha256, "size": d.size,
                              "archived_at": d.archived_at.isoformat(),
                              "name": d.name if can or d.kind != "design" else "withheld (R4)"} for d in docs]
@@ -214,7 +222,7 @@ async def get_record(request: web.Request) -> web.Response:
 async def update_record(request: web.Request) -> web.Response:
     part, kind, ident = _part(request), KINDS[request.match_info["kind"]], request.match_info["id"]
     row = await part.registry.update(subject_of(request), kind, ident, await _body(request))
-    return json_response(row_json(kind, row, reveal=True))
+    return json_response(await _project(request, kind, row))
 
 
 # -- workflows ----------------------------------------------------------------------------
@@ -248,7 +256,7 @@ async def add_document(request: web.Request) -> web.Response:
 async def get_document(request: web.Request) -> web.Response:
     part, sid = _part(request), request.match_info["id"]
     system = await part.registry.get("system", sid)
-    await part.registry.require(subject_of(request), "system", sid, system.unit_id)
+    await part.registry.require(subject_of(request), "system", sid, system.unit_id, system.security_level)
     try:
         doc = await part.registry.document(sid, int(request.match_info["doc"]))
     except ValueError:
@@ -263,7 +271,7 @@ async def bind_camera(request: web.Request) -> web.Response:
     body = await _body(request)
     channel = body.get("channel_id") if isinstance(body, dict) else None
     row = await part.registry.bind(subject_of(request), request.match_info["id"], channel)
-    return json_response(row_json("camera", row, reveal=True))
+    return json_response(await _project(request, "camera", row))
 
 
 async def unbound_channels(request: web.Request) -> web.Response:

@@ -67,7 +67,8 @@ async def test_catalog_binding_feeds_resolver_and_unit_admins_are_scoped(db_url,
         assert (await c.call("GET", "/api/catalog/cameras/c-3"))[0] == 404
         status, err = await housing.call("PATCH", "/api/catalog/cameras/c-1", {"signage": False})
         assert status == 403
-        assert ("housing-admin", Action.MANAGE, Resource("camera", "c-1", unit="u-transport")) in gate.asked
+        assert ("housing-admin", Action.MANAGE, Resource("camera", "c-1", unit="u-transport", security_level=4)) \
+            in gate.asked
         await housing.ok("POST", "/api/catalog/units", {"id": "u-housing", "name": "Housing", "type": "department",
                                                         "district": "Binhu"})
 
