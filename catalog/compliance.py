@@ -3,14 +3,13 @@ that sets the penalty under the configured city's rules. Details never carry con
 
 from __future__ import annotations
 
-import csv
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-import io
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from . import csvout
 from .models import CameraRow, SiteRow, SystemRow
 from .sites import categories
 
@@ -122,8 +121,4 @@ def _aware(t: datetime | None) -> datetime | None:
 
 
 def to_csv(findings: list[Finding]) -> str:
-    out = io.StringIO()
-    w = csv.DictWriter(out, fieldnames=FIELDS)
-    w.writeheader()
-    w.writerows(f.to_dict() for f in findings)
-    return out.getvalue()
+    return csvout.to_csv(FIELDS, (f.to_dict() for f in findings))

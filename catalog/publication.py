@@ -8,9 +8,7 @@ A new version is recorded whenever the compiled content changes; each carries it
 from __future__ import annotations
 
 import asyncio
-import csv
 import hashlib
-import io
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from . import csvout
 from .models import CameraRow, PublicationRow, SiteRow, SystemRow, UnitRow
 from .registry import now
 from .sites import category
@@ -42,12 +41,8 @@ class Publication:
 
     def to_csv(self) -> str:
         """Each row carries the catalogue version and publication date, so a saved file says which it is."""
-        out = io.StringIO()
         meta = {"catalogue_version": self.version, "published_at": self.published_at.isoformat()}
-        w = csv.DictWriter(out, fieldnames=(*meta, *PUBLIC_FIELDS), extrasaction="raise")
-        w.writeheader()
-        w.writerows({**meta, **r} for r in self.rows)
-        return out.getvalue()
+        return csvout.to_csv((*meta, *PUBLIC_FIELDS), ({**meta, **r} for r in self.rows))
 
 
 def connection_status(system: SystemRow | None) -> str:
