@@ -2,21 +2,31 @@
 
 Bodies are decoded GB18030 first (2022 mandates it; 2016 devices declare GB2312, a subset) with a
 UTF-8 fallback and an optional per-device override; element names match case-insensitively, since
-devices and the 2022 text disagree on case. Parsing yields a small tree of :class:`Node`.
+devices and the 2022 text disagree on case. Bodies come from untrusted devices: defusedxml parses
+them (no DTD, no entities), within a size and a nesting bound. A body that is not well formed only
+because of a bare ``&`` or ``<`` in its text is repaired (:mod:`.xmlrepair`) rather than dropped —
+one such name would otherwise lose a whole catalog packet — and the message says what was fixed.
+Parsing yields a small tree of :class:`Node`.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from xml.etree import ElementTree as ET
+from xml.etree.ElementTree import Element, ParseError
 from xml.sax.saxutils import escape
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+
+from .xmlrepair import TooDeep, repair
 
 CONTENT_TYPE = "Application/MANSCDP+xml"
 ROOTS = ("query", "control", "notify", "response")
 _PROLOG = re.compile(rb"^\s*<\?xml[^>]*\?>", re.DOTALL)
 _ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9_-]+)["']""")
 MAX_BODY = 4 * 1024 * 1024
+MAX_DEPTH = 32  # MANSCDP nests 4 levels (Response/DeviceList/Item/Info); anything far deeper is hostile
 
 
 class XmlError(ValueError):
@@ -60,6 +70,7 @@ class Manscdp:
     sn: int
     device_id: str
     root: Node
+    repaired: tuple[str, ...] = ()  # what the text repair fixed (amp, lt, …); empty when the body was well formed
 
 
 def decode(body: bytes, charset: str | None = None, declared: str = "") -> str:
@@ -92,11 +103,8 @@ def parse(body: bytes, charset: str | None = None) -> Manscdp:
     declared = _ENCODING.search(prolog.group(0)) if prolog else None
     text = decode(body[prolog.end():] if prolog else body, charset,
                   declared.group(1).decode("ascii", "replace") if declared else "")
-    try:
-        elem = ET.fromstring(text.strip())
-    except ET.ParseError as exc:
-        raise XmlError("bad_xml", str(exc)) from None
-    root = _node(elem)
+    elem, repaired = _parse_xml(text.strip())
+    root = _node(elem, 1)
     if root.tag not in ROOTS:
         raise XmlError("bad_root", root.tag)
     cmd = root.get("cmdtype")
@@ -104,13 +112,40 @@ def parse(body: bytes, charset: str | None = None) -> Manscdp:
     if not cmd or not device:
         raise XmlError("missing_field", "CmdType/DeviceID")
     sn_text = root.get("sn").strip()
-    return Manscdp(root.tag, cmd, int(sn_text) if sn_text.isdigit() else 0, device, root)
+    return Manscdp(root.tag, cmd, int(sn_text) if sn_text.isdigit() else 0, device, root, repaired)
 
 
-def _node(elem: ET.Element) -> Node:
+def _parse_xml(text: str) -> tuple[Element, tuple[str, ...]]:
+    """Parse; on a syntax error, repair the text and parse once more (the first error is reported)."""
+    try:
+        return _fromstring(text), ()
+    except ParseError as exc:
+        first = exc
+    try:
+        fixed, fixes = repair(text, MAX_DEPTH)
+    except TooDeep as exc:
+        raise XmlError("too_deep", str(exc)) from None
+    if not fixes:
+        raise XmlError("bad_xml", str(first)) from None
+    try:
+        return _fromstring(fixed), tuple(sorted(fixes))
+    except ParseError:
+        raise XmlError("bad_xml", str(first)) from None
+
+
+def _fromstring(text: str) -> Element:
+    try:
+        return fromstring(text, forbid_dtd=True)
+    except DefusedXmlException as exc:
+        raise XmlError("forbidden", type(exc).__name__) from None
+
+
+def _node(elem: Element, depth: int) -> Node:
+    if depth > MAX_DEPTH:
+        raise XmlError("too_deep", f"more than {MAX_DEPTH} levels")
     tag = elem.tag.rsplit("}", 1)[-1].lower()
     return Node(tag, (elem.text or "").strip(), {k.lower(): v for k, v in elem.attrib.items()},
-                [_node(c) for c in elem])
+                [_node(c, depth + 1) for c in elem])
 
 
 def build(kind: str, cmd: str, sn: int, device_id: str, fields: list[tuple[str, object]] | None = None,

@@ -121,6 +121,8 @@ class GbServer:
             self._rejected(f"xml_{exc.reason}")
             self.endpoint.reply(req, response(req, 400, to_tag=self.tag, source=peer.addr), peer)
             return
+        for fix in msg.repaired:
+            self.metrics.inc("vsgw_gb28181_xml_repaired_total", fix=fix)
         if msg.kind == "notify" and msg.cmd.lower() == "keepalive":
             if self.devices.keepalive(device_id, peer) is None:
                 # a device we forgot (restart) or whose registration lapsed: make it re-register
