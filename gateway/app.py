@@ -38,7 +38,7 @@ class Gateway:
         self.metrics = Metrics()
         self.db = Database(config.get(StorageConfig).url or f"sqlite+aiosqlite:///{config.data_path('vsgw.db')}")
         self.bus = _make_bus(config.get(BusConfig), self.node)
-        self.registry = ChannelRegistry(self.db, self.bus)
+        self.registry = ChannelRegistry(self.db, self.bus, self.metrics)
         media = config.get(MediaConfig)
         self.reader_limits = ReaderLimits(media.reader_max_bytes, media.reader_max_delay)
         self.hub = Hub(self._open, linger=media.linger, on_state=self._stream_state)

@@ -2,11 +2,18 @@
 
 Adapters report through :class:`AdapterContext` methods; the registry keeps the in-memory view
 the hub and egress read, writes it to the ``channels`` table, and publishes bus events.
+
+A channel ID belongs to the first source that reports it — an adapter, and within a GB/T 28181
+adapter the device named in ``channel.extra["device"]``. Another source reporting the same ID is
+refused, never silently re-parented: the refusal is published (:class:`ChannelConflict`), counted
+(``vsgw_channel_conflicts_total``) and listed in :attr:`ChannelRegistry.conflicts` until the holder
+lets the channel go.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import UTC, datetime
 import logging
 from typing import Any
@@ -14,7 +21,8 @@ from typing import Any
 from sqlalchemy import select
 
 from adapters.base import Adapter, Channel
-from gateway.bus import Bus, ChannelAdded, ChannelRemoved, ChannelState, Event
+from gateway.bus import Bus, ChannelAdded, ChannelConflict, ChannelRemoved, ChannelState, Event
+from gateway.metrics import Metrics
 from gateway.storage import Database
 from gateway.storage.core import ChannelRow
 from gateway.tasks import cancel_and_wait
@@ -26,12 +34,27 @@ class UnknownChannel(KeyError):
     pass
 
 
+@dataclass(slots=True)
+class Conflict:
+    """A refused claim on a channel ID, as a compliance view reads it."""
+
+    channel_id: str
+    holder: str
+    claimant: str
+    first_seen: datetime
+    last_seen: datetime
+    claims: int = 1  # how often the claimant reported the channel since the conflict began
+
+
 class ChannelRegistry:
-    def __init__(self, db: Database, bus: Bus) -> None:
+    def __init__(self, db: Database, bus: Bus, metrics: Metrics | None = None) -> None:
         self._db = db
         self._bus = bus
+        self._metrics = metrics
         self.channels: dict[str, Channel] = {}
+        self.conflicts: dict[tuple[str, str], Conflict] = {}  # (channel id, claimant) -> open conflict
         self._owner: dict[str, Adapter] = {}
+        self._source: dict[str, str] = {}  # channel id -> device within its adapter ("" for none)
         self._dirty: set[str] = set()
         self._removed: set[str] = set()
         self._flush_wanted = asyncio.Event()
@@ -62,21 +85,44 @@ class ChannelRegistry:
             raise UnknownChannel(channel_id) from None
 
     # -- writes from adapters -----------------------------------------------------------
-    def seen(self, adapter: Adapter, channel: Channel) -> None:
+    def seen(self, adapter: Adapter, channel: Channel) -> bool:
+        """Record the channel; False (and the conflict flagged) when another source holds its ID."""
+        device = str(channel.extra.get("device") or "")
+        holder = self._owner.get(channel.id)
+        if holder is not None and (holder is not adapter or self._source[channel.id] != device):
+            self._conflict(channel.id, _label(holder, self._source[channel.id]), _label(adapter, device))
+            return False
         old = self.channels.get(channel.id)
         self.channels[channel.id] = channel
         self._owner[channel.id] = adapter
+        self._source[channel.id] = device
         self._removed.discard(channel.id)
         self._mark(channel.id)
         if old is None:
             self._bus.publish(ChannelAdded(channel_id=channel.id, name=channel.name, adapter=channel.adapter))
         if old is None or old.online != channel.online:
             self._bus.publish(ChannelState(channel_id=channel.id, online=channel.online))
+        return True
+
+    def _conflict(self, channel_id: str, holder: str, claimant: str) -> None:
+        now = datetime.now(UTC)
+        known = self.conflicts.get((channel_id, claimant))
+        if known is not None:
+            known.last_seen, known.claims = now, known.claims + 1
+            return
+        self.conflicts[(channel_id, claimant)] = Conflict(channel_id, holder, claimant, now, now)
+        log.warning("channel %s: claimed by %s while %s holds it; refused", channel_id, claimant, holder)
+        if self._metrics is not None:
+            self._metrics.inc("vsgw_channel_conflicts_total")
+        self._bus.publish(ChannelConflict(channel_id=channel_id, holder=holder, claimant=claimant))
 
     def removed(self, channel_id: str) -> None:
         if self.channels.pop(channel_id, None) is None:
             return
         self._owner.pop(channel_id, None)
+        self._source.pop(channel_id, None)
+        for key in [k for k in self.conflicts if k[0] == channel_id]:  # the ID is free: the next claim takes it
+            del self.conflicts[key]
         self._removed.add(channel_id)
         self._mark(channel_id)
         self._bus.publish(ChannelRemoved(channel_id=channel_id))
@@ -133,6 +179,10 @@ class ChannelRegistry:
             raise
 
 
+def _label(adapter: Adapter, device: str) -> str:
+    return f"{adapter.kind}/{device}" if device else adapter.kind
+
+
 def _jsonable(extra: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in extra.items() if isinstance(v, (str, int, float, bool, type(None)))}
 
@@ -144,8 +194,8 @@ class AdapterView:
         self._registry = registry
         self._adapter = adapter
 
-    def channel_seen(self, channel: Channel) -> None:
-        self._registry.seen(self._adapter, channel)
+    def channel_seen(self, channel: Channel) -> bool:
+        return self._registry.seen(self._adapter, channel)
 
     def channel_removed(self, channel_id: str) -> None:
         self._registry.removed(channel_id)

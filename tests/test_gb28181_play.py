@@ -4,7 +4,7 @@ channel, the gateway INVITEs, PS/RTP arrives, and a hub reader gets H.264 that P
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import av
 import pytest
@@ -87,7 +87,7 @@ async def test_r1_silent_stream_is_reinvited(make_gateway) -> None:
 async def test_r1_playback_with_mansrtsp_and_end_of_file(make_gateway) -> None:
     gw, sim, cid = await setup_pair(make_gateway, silence_timeout=120)  # only MediaStatus 121 can end it soon
     adapter = gw.gb28181
-    end = datetime.now().replace(microsecond=0)
+    end = datetime.now(UTC).replace(microsecond=0)  # the adapter speaks aware UTC; the device local time
     start = end - timedelta(minutes=10)
     try:
         records = await adapter.query_records(cid, start, end)
@@ -117,7 +117,7 @@ async def test_r1_playback_with_mansrtsp_and_end_of_file(make_gateway) -> None:
 
 async def test_r1_download_offers_speed_and_ends_on_media_status(make_gateway) -> None:
     gw, sim, cid = await setup_pair(make_gateway)
-    end = datetime.now().replace(microsecond=0)
+    end = datetime.now(UTC).replace(microsecond=0)  # the adapter speaks aware UTC; the device local time
     dev = gw.gb28181.device_of(cid)
     try:
         units = [u async for u in gw.gb28181.player.download(dev, cid, end - timedelta(minutes=1), end, speed=4)]

@@ -14,9 +14,10 @@ from gateway.bus import Alarm
 from gateway.media import AccessUnit
 
 from . import ptz as ptzcodec
-from .catalog import channel_from_item, is_channel
+from .catalog import NO_PTZ, TreeNode, channel_from_item, is_streamable, tree_node
 from .config import SipConfig
 from .devices import Device
+from .devtime import from_device, to_device
 from .dialog import Invite, Player
 from .manscdp import Manscdp
 from .server import DeviceRefused, GbServer
@@ -40,6 +41,7 @@ class GbAdapter(Adapter):
         self.server.on_request.update({"NOTIFY": self._notify, "BYE": self._bye, "INFO": self._info})
         self.player = Player(self.server, cfg, metrics)
         self._owner: dict[str, str] = {}  # channel id -> device id
+        self._trees: dict[str, dict[str, TreeNode]] = {}  # device id -> every catalog item it reported
         self._tasks: set[asyncio.Task] = set()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -62,6 +64,11 @@ class GbAdapter(Adapter):
     # -- channels -------------------------------------------------------------------------
     def channels(self) -> list[Channel]:
         return [ch for dev in self.server.devices.by_id.values() for ch in dev.channels.values()]
+
+    def tree(self, device_id: str) -> list[TreeNode]:
+        """Everything the device's catalog holds — regions, business groups, virtual organisations,
+        alarm inputs/outputs, cameras — with its kind and parent, in the order it arrived."""
+        return list(self._trees.get(device_id, {}).values())
 
     def owns(self, channel_id: str) -> bool:
         return channel_id in self._owner
@@ -111,17 +118,24 @@ class GbAdapter(Adapter):
         return len(answer.items)
 
     def _upsert(self, dev: Device, item) -> None:
-        if not is_channel(item):
+        node = tree_node(item, dev.id)
+        if not node.id:
+            return
+        self._trees.setdefault(dev.id, {})[node.id] = node
+        if not is_streamable(item):
             return
         ch = channel_from_item(item, dev.id, self.kind)
         ch.extra["status_on"] = ch.online
         ch.online = ch.online and dev.online
+        claimed = self.ctx.channel_seen(ch) if self.ctx is not None else self._owner.get(ch.id, dev.id) == dev.id
+        if not claimed:  # another device (or adapter) holds this ID; the registry flagged the conflict
+            node.extra["conflict"] = True
+            return
         dev.channels[ch.id] = ch
         self._owner[ch.id] = dev.id
-        if self.ctx is not None:
-            self.ctx.channel_seen(ch)
 
     def _remove(self, dev: Device, channel_id: str) -> None:
+        self._trees.get(dev.id, {}).pop(channel_id, None)
         if dev.channels.pop(channel_id, None) is not None:
             self._owner.pop(channel_id, None)
             if self.ctx is not None:
@@ -178,6 +192,8 @@ class GbAdapter(Adapter):
             self.metrics.inc("vsgw_gb28181_rejected_total", reason=f"xml_{exc.reason}")
             self.server.endpoint.reply(req, response(req, 400, source=peer.addr), peer)
             return
+        for fix in msg.repaired:
+            self.metrics.inc("vsgw_gb28181_xml_repaired_total", fix=fix)
         self.server.endpoint.reply(req, response(req, 200, source=peer.addr), peer)
         if dev is not None:
             self._notified(dev, msg)
@@ -222,28 +238,37 @@ class GbAdapter(Adapter):
         await self.player.control(channel_id, scale=scale, seek=seek, pause=pause)
 
     async def query_records(self, channel_id: str, start: datetime, end: datetime) -> list[RecordRange]:
+        """RecordInfo over [start, end) (aware, or naive UTC), asked and answered in the device's
+        local time; the ranges come back in aware UTC."""
         dev = self.device_of(channel_id)
-        fields: list[tuple[str, object]] = [("StartTime", start.strftime("%Y-%m-%dT%H:%M:%S")),
-                                            ("EndTime", end.strftime("%Y-%m-%dT%H:%M:%S")),
+        zone = self.cfg.zone_for(dev.id)
+        fields: list[tuple[str, object]] = [("StartTime", to_device(start, zone)), ("EndTime", to_device(end, zone)),
                                             ("Secrecy", 0), ("Type", "all")]
         answer = await self.server.query(dev, "RecordInfo", channel_id, fields)
         out = []
         for item in answer.items.values():
             try:
-                out.append(RecordRange(channel_id, datetime.fromisoformat(item.get("starttime")),
-                                       datetime.fromisoformat(item.get("endtime"))))
+                out.append(RecordRange(channel_id, from_device(item.get("starttime"), zone),
+                                       from_device(item.get("endtime"), zone)))
             except ValueError:
                 self.metrics.inc("vsgw_gb28181_rejected_total", reason="bad_record_time")
         return sorted(out, key=lambda r: r.start)
 
     async def ptz(self, channel_id: str, command: PtzCommand) -> None:
+        """Refused here only for a camera the catalog declares fixed (PTZType 3); a channel without
+        PTZType gets the command and the device answers for itself."""
         dev = self.device_of(channel_id)
         ch = dev.channels.get(channel_id)
-        if ch is not None and not ch.ptz:
-            raise NotSupported(f"channel {channel_id} reports no PTZ")
+        if ch is not None and ch.extra.get("ptz_type") in NO_PTZ:
+            self.metrics.inc("vsgw_gb28181_ptz_refused_total", by="catalog")
+            raise NotSupported(f"channel {channel_id} is a fixed camera (PTZType 3)")
         code = ptzcodec.encode(command)
-        await self.server.send_manscdp(dev, "Control", "DeviceControl", channel_id, self.server.next_sn(),
-                                       [("PTZCmd", code), ("Info", [("ControlPriority", 5)])])
+        try:
+            await self.server.send_manscdp(dev, "Control", "DeviceControl", channel_id, self.server.next_sn(),
+                                           [("PTZCmd", code), ("Info", [("ControlPriority", 5)])])
+        except DeviceRefused as exc:
+            self.metrics.inc("vsgw_gb28181_ptz_refused_total", by="device")
+            raise NotSupported(f"the device refused PTZ on {channel_id} ({exc.status})") from None
         self.metrics.inc("vsgw_gb28181_ptz_total")
 
     async def request_keyframe(self, channel_id: str) -> bool:

@@ -4,19 +4,38 @@ correlated by (DeviceID, CmdType, SN) — never by Call-ID (R1).
 Catalog packets carry the same SN and ``SumNum``; items are deduplicated by DeviceID (devices
 resend, split, or send one item per packet), collection ends at SumNum unique items or a timeout
 that returns what arrived, flagged incomplete.
+
+A catalog mixes cameras with the organisation tree (civil-code regions, business groups, virtual
+organisations) and other peripherals (alarm inputs/outputs, NVRs…). :func:`classify` names each
+item's ``kind`` from its ID (GB/T 28181 Annex D: digits 11–13 are the type code; IDs of at most 8
+digits are civil codes). Only cameras become registry channels; every item is kept as a
+:class:`TreeNode` for the organisation tree.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 from adapters.base import Channel
 
 from .manscdp import Manscdp, Node
 
 LISTS = {"catalog": "devicelist", "recordinfo": "recordlist"}
-PTZ_TYPES = {"1": "dome", "2": "hemisphere", "3": "fixed", "4": "remote-bullet"}
+# Info/PTZType (2016: 1–4; 2022 adds 5–7). Only a fixed bullet is known to have no PTZ; a missing or
+# other value means "try": the device refuses a command it cannot carry out.
+PTZ_TYPES = {"1": "dome", "2": "hemisphere", "3": "fixed", "4": "remote-bullet", "5": "remote-hemisphere",
+             "6": "multi-sensor-panorama", "7": "multi-sensor-split"}
+NO_PTZ = frozenset({"fixed"})
+TYPE_KINDS = {  # digits 11–13 of a 20-digit ID → kind
+    "111": "dvr", "112": "video_server", "113": "encoder", "114": "decoder", "115": "video_matrix",
+    "116": "audio_matrix", "117": "alarm_controller", "118": "nvr",
+    "131": "camera", "132": "camera", "133": "display", "134": "alarm_input", "135": "alarm_output",
+    "136": "audio_input", "137": "audio_output", "138": "mobile", "139": "peripheral",
+    "200": "system", "215": "business_group", "216": "virtual_org",
+}
+STREAMABLE = frozenset({"camera", "mobile"})  # kinds that carry video: the registry's channels
 
 
 @dataclass(slots=True)
@@ -80,26 +99,61 @@ def _record_key(item: Node, i: int) -> str:
     return "|".join((item.get("deviceid"), item.get("starttime"), item.get("endtime"), item.get("filepath"))) or str(i)
 
 
+@dataclass(slots=True)
+class TreeNode:
+    """One catalog item as the device placed it: kind, parent and business group kept as sent."""
+
+    id: str
+    name: str
+    kind: str
+    parent_id: str | None  # the last hop of ParentID (2016 devices send a '/'-separated path)
+    business_group_id: str | None
+    civil_code: str | None
+    parental: bool
+    device: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def classify(item_id: str) -> str:
+    """The item's kind from its ID: ``region`` for civil codes, a :data:`TYPE_KINDS` value, or
+    ``other`` (a 20-digit ID of an unknown type) / ``unknown`` (not a GB ID at all)."""
+    if item_id.isdigit() and len(item_id) in (2, 4, 6, 8):
+        return "region"
+    if item_id.isdigit() and len(item_id) == 20:
+        return TYPE_KINDS.get(item_id[10:13], "other")
+    return "unknown"
+
+
+def tree_node(item: Node, device_id: str) -> TreeNode:
+    item_id = item.get("deviceid")
+    path = [hop for hop in item.get("parentid").split("/") if hop]
+    return TreeNode(
+        id=item_id, name=item.get("name") or item_id, kind=classify(item_id),
+        parent_id=path[-1] if path else None, business_group_id=item.get("businessgroupid") or None,
+        civil_code=item.get("civilcode") or None, parental=item.get("parental") == "1", device=device_id,
+        extra={"parent_path": item.get("parentid"), "type_code": item_id[10:13] if len(item_id) == 20 else "",
+               "status": item.get("status")})
+
+
+def is_streamable(item: Node) -> bool:
+    return classify(item.get("deviceid")) in STREAMABLE
+
+
 def channel_from_item(item: Node, device_id: str, adapter: str) -> Channel:
-    """A Catalog item → the registry's channel record (ID, name, PTZ type, civil code, parent)."""
-    ptz_type = item.get("info/ptztype") or item.get("ptztype")
+    """A camera's catalog item → the registry's channel record (ID, name, PTZ, civil code, parent)."""
+    ptz_type = PTZ_TYPES.get(item.get("info/ptztype") or item.get("ptztype"), "")
     status = item.get("status").upper()
+    node = tree_node(item, device_id)
     return Channel(
-        id=item.get("deviceid"),
-        name=item.get("name") or item.get("deviceid"),
+        id=node.id,
+        name=node.name,
         adapter=adapter,
         online=status in ("ON", "ONLINE", "OK", ""),
-        ptz=ptz_type in ("1", "2", "4"),
-        civil_code=item.get("civilcode") or None,
-        parent=item.get("parentid") or device_id,
+        ptz=ptz_type not in NO_PTZ,
+        civil_code=node.civil_code,
+        parent=node.parent_id or device_id,
         manufacturer=item.get("manufacturer") or None,
         model=item.get("model") or None,
-        extra={"device": device_id, "ptz_type": PTZ_TYPES.get(ptz_type, ""), "address": item.get("address"),
-               "business_group": item.get("businessgroupid"), "parental": item.get("parental")},
+        extra={"device": device_id, "kind": node.kind, "ptz_type": ptz_type, "address": item.get("address"),
+               "business_group": node.business_group_id, "parental": item.get("parental")},
     )
-
-
-def is_channel(item: Node) -> bool:
-    """A video channel (types 131/132 and up to 199 as WVP counts them), not an org node."""
-    dev = item.get("deviceid")
-    return len(dev) == 20 and dev.isdigit() and 131 <= int(dev[10:13]) <= 199

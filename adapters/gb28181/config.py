@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.config import ConfigError, section
 
@@ -20,6 +21,8 @@ class SipConfig:
     device_passwords: list[str] = field(default_factory=list)  # "deviceid:password" per device
     accept_unknown: bool = True  # devices not listed in device_passwords register with the domain password
     charsets: list[str] = field(default_factory=list)  # "deviceid:gbk" per-device body charset
+    time_zone: str = "Asia/Shanghai"  # devices send and expect zone-less local times (RecordInfo)
+    time_zones: list[str] = field(default_factory=list)  # "deviceid:Area/City" per device
     register_expires_min: int = 60
     keepalive_interval: float = 60.0
     keepalive_misses: int = 3
@@ -51,6 +54,13 @@ class SipConfig:
                 return cs
         return None
 
+    def zone_for(self, device_id: str) -> ZoneInfo:
+        for entry in self.time_zones:
+            dev, _, zone = entry.partition(":")
+            if dev == device_id:
+                return ZoneInfo(zone)
+        return ZoneInfo(self.time_zone)
+
     def __post_init__(self) -> None:
         """Every REGISTER is digest-checked: no configuration lets a device in without a password."""
         if self.enabled and self.accept_unknown and not self.password:
@@ -59,6 +69,12 @@ class SipConfig:
             raise ConfigError("sip.device_passwords: no device could register (accept_unknown = false)")
         if any(not entry.partition(":")[2] for entry in self.device_passwords):
             raise ConfigError("sip.device_passwords: expected \"deviceid:password\" with a non-empty password")
+        zones = [("time_zone", self.time_zone)] + [("time_zones", e.partition(":")[2]) for e in self.time_zones]
+        for name, zone in zones:
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ConfigError(f"sip.{name}: unknown time zone {zone!r} (expected e.g. Asia/Shanghai)") from None
         if len(self.server_id) != 20 or not self.server_id.isdigit():
             raise ConfigError("sip.server_id: expected 20 digits")
         if self.media_transport not in ("udp", "tcp-passive", "tcp-active"):

@@ -62,6 +62,16 @@ class ChannelState(Event):
 
 
 @dataclass
+class ChannelConflict(Event):
+    """A second source reported a channel ID another source already holds; the holder keeps it."""
+
+    topic: ClassVar[str] = "channel.conflict"
+    channel_id: str
+    holder: str  # "adapter" or "adapter/device" of the source that keeps the channel
+    claimant: str  # the source whose claim was refused
+
+
+@dataclass
 class StreamState(Event):
     topic: ClassVar[str] = "stream.state"
     camera_field: ClassVar[str] = "key"
