@@ -14,10 +14,14 @@ import aiohttp
 import av
 
 from gateway.cli import main as vsgw
-from gateway.policy import Decision
+from gateway.policy import Decision, Subject
 from gateway.recording.web import PART
-from tests.conftest import auth
+from tests.conftest import TOKEN, auth
 from tests.test_recording_support import AllowAll, ListAudit, add_segment, encode, gray_pictures
+
+
+SECOND_TOKEN = "second-token-91c2"  # a second person: another static token is another subject
+SECOND = {"Authorization": f"Bearer {SECOND_TOKEN}"}
 
 
 async def _recorded(gw, camera: str = "cam-e", segments: int = 3):  # noqa: ANN001, ANN202
@@ -142,7 +146,7 @@ async def test_r10_export_refused_by_the_policy_gate(make_gateway) -> None:  # n
 
 
 async def test_r10_evidence_lock_and_unlock_go_to_the_audit_trail(db_url, make_gateway) -> None:  # noqa: ANN001
-    gw = await make_gateway(storage={"url": db_url})
+    gw = await make_gateway(storage={"url": db_url}, http={"tokens": [TOKEN, SECOND_TOKEN]})
     gw.audit = ListAudit()
     base = f"http://127.0.0.1:{gw.http_port}/api/recordings"
     start = datetime.now(UTC) - timedelta(days=2)
@@ -150,18 +154,68 @@ async def test_r10_evidence_lock_and_unlock_go_to_the_audit_trail(db_url, make_g
         async with http.post(f"{base}/cam-l/locks", json={"start": start.isoformat(), "end": datetime.now(UTC).isoformat(),
                                                           "reason": "case 88", "case_id": "88"}) as r:
             lock = await r.json()
-            assert r.status == 201 and lock["active"]
+            assert r.status == 201 and lock["active"] and lock["release"] is None
         async with http.post(f"{base}/cam-l/locks", json={"start": start.isoformat(), "end": "soon",
                                                           "reason": "x"}) as r:
             assert r.status == 400 and (await r.json())["field"] == "end"
-        async with http.post(f"{base}/locks/{lock['id']}/release", json={"reason": "closed"}) as r:
-            assert r.status == 200 and not (await r.json())["active"]
-        async with http.post(f"{base}/locks/{lock['id']}/release", json={}) as r:
-            assert r.status == 409
+        async with http.post(f"{base}/locks/{lock['id']}/release", json={"reason": "case closed"}) as r:
+            assert r.status == 202 and (await r.json())["active"]
+        async with http.get(f"{base}/locks", params={"camera": "cam-l"}) as r:
+            assert [lk["released_at"] is not None for lk in (await r.json())["locks"]] == [False]
+        async with http.post(f"{base}/locks/{lock['id']}/release/confirm", headers=SECOND) as r:
+            released = await r.json()
+            assert r.status == 200 and not released["active"], released
         async with http.get(f"{base}/locks", params={"camera": "cam-l"}) as r:
             assert [lk["released_at"] is not None for lk in (await r.json())["locks"]] == [True]
-    assert gw.audit.actions() == [("recording.lock", "allow"), ("recording.unlock", "allow")]
+    assert gw.audit.actions() == [("recording.lock", "allow"), ("recording.unlock.request", "allow"),
+                                  ("recording.unlock", "allow")]
     assert gw.audit.records[0]["request_id"] == lock["id"] and gw.audit.records[0]["reason"] == "case 88"
+    assert gw.audit.records[2]["reason"] == "case closed" and gw.audit.records[2]["actor"] != gw.audit.records[1]["actor"]
+
+
+async def test_r10_evidence_lock_release_needs_a_reason_and_a_second_person(db_url, make_gateway) -> None:  # noqa: ANN001
+    gw = await make_gateway(storage={"url": db_url}, http={"tokens": [TOKEN, SECOND_TOKEN]})
+    gw.audit = ListAudit()
+
+    async def watcher(token: str, request) -> Subject | None:  # noqa: ANN001
+        return Subject(id="user:watcher", roles=frozenset({"wall_operator"}), clearance=9) if token == "w" else None
+
+    gw.authenticators.append(watcher)
+    base = f"http://127.0.0.1:{gw.http_port}/api/recordings"
+    span = {"start": (datetime.now(UTC) - timedelta(days=1)).isoformat(), "end": datetime.now(UTC).isoformat()}
+    async with aiohttp.ClientSession(headers=auth()) as http:
+        async def step(path: str, body: dict | None = None, headers: dict | None = None) -> tuple[int, dict]:
+            async with http.post(f"{base}/locks/{lock['id']}/{path}", json=body or {}, headers=headers) as r:
+                return r.status, await r.json()
+
+        async with http.post(f"{base}/cam-l/locks", json={**span, "reason": "case 91"}) as r:
+            lock = await r.json()
+        for body in ({}, {"reason": "   "}, {"reason": 7}, {"reason": "x" * 501}, {"reason": "line\nbreak"}):
+            status, err = await step("release", body)
+            assert status == 400 and err["field"] == "reason", (body, err)
+        status, err = await step("release/confirm", headers=SECOND)
+        assert status == 409 and "no release request" in err["message"]
+        assert (await step("release", {"reason": "case 91 closed by court ruling"}))[0] == 202
+        status, err = await step("release", {"reason": "again"}, headers=SECOND)
+        assert status == 409 and "awaiting a second person" in err["message"]
+        status, err = await step("release/confirm")  # the requester confirming their own request
+        assert status == 403 and "two-person rule" in err["message"]
+        status, err = await step("release/confirm", headers={"Authorization": "Bearer w"})  # no MANAGE role
+        assert status == 403 and "may not manage" in err["message"]
+        async with http.get(f"{base}/locks", params={"camera": "cam-l"}) as r:
+            (pending,) = (await r.json())["locks"]
+        assert pending["active"] and pending["release"]["reason"] == "case 91 closed by court ruling"
+        status, done = await step("release/confirm", headers=SECOND)
+        assert status == 200 and not done["active"]
+        assert done["release"]["requested_by"] == lock["created_by"] != done["released_by"]
+        assert done["release"]["confirmed_by"] == done["released_by"]
+        assert (await step("release/confirm", headers=SECOND))[0] == 409
+    assert gw.audit.actions() == [("recording.lock", "allow"), ("recording.unlock.request", "allow"),
+                                  ("recording.unlock", "deny"), ("recording.unlock", "deny"),
+                                  ("recording.unlock", "allow")]
+    assert "two-person rule" in gw.audit.records[2]["reason"]
+    assert gw.metrics.value("vsgw_recording_rejected_total", reason="bad_request") == 5
+    assert gw.metrics.value("vsgw_recording_rejected_total", reason="forbidden") == 2
 
 
 async def test_r10_chain_check_finds_an_altered_and_a_hidden_segment(db_url, make_gateway) -> None:  # noqa: ANN001
@@ -192,8 +246,6 @@ async def test_r10_cli_export_shows_progress_downloads_and_verifies(make_gateway
     gw = await make_gateway()
     gw.policy = AllowAll()
     rows = await _recorded(gw, segments=2)
-    from tests.conftest import TOKEN
-
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "gateway", "evidence", "export", "cam-e", "--start", rows[0].start.isoformat(),
         "--end", rows[-1].end.isoformat(), "--reason", "court order 17", "--url", f"http://127.0.0.1:{gw.http_port}",

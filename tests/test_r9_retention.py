@@ -23,6 +23,7 @@ from tests.conftest import auth, synthetic
 from tests.test_recording_support import ListAudit, add_segment, encode, gray_pictures
 
 ADMIN = Subject(id="user:admin", roles=frozenset({"system_admin"}), clearance=9)
+SECOND_ADMIN = Subject(id="user:admin-2", roles=frozenset({"system_admin"}), clearance=9)
 
 
 def test_r9_retention_below_30_days_refused_naming_the_key() -> None:
@@ -80,7 +81,9 @@ async def test_r9_sweep_expires_only_outside_retention_and_not_under_lock(db_url
     assert await part.retention.sweep() == 1
     assert [await _status(gw, r.id) for r in (old, locked, recent)] == [EXPIRED, CLOSED, CLOSED]
     assert (part.root / locked.path).exists() and (part.root / recent.path).exists()
-    await part.locks.unlock(ADMIN, lock.id, "case closed")
+    await part.locks.request_release(ADMIN, lock.id, "case closed")
+    assert await part.retention.sweep() == 0  # a requested release is not a release: the lock holds
+    await part.locks.confirm_release(SECOND_ADMIN, lock.id)
     assert await part.retention.sweep() == 1
     assert await _status(gw, locked.id) == EXPIRED and await _status(gw, recent.id) == CLOSED
     assert ("recording.lock", "allow") in gw.audit.actions() and ("recording.unlock", "allow") in gw.audit.actions()

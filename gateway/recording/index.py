@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, Float, Index, Integer, String, Text, inspect
+from sqlalchemy import text as sql_text
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.storage import Base
@@ -36,7 +38,8 @@ class SegmentRow(Base):
 
 
 class LockRow(Base):
-    """An evidence lock: the camera's footage in [start, end) outlives retention until released."""
+    """An evidence lock: the camera's footage in [start, end) outlives retention until released.
+    Release takes two people: one requests it with a reason, another confirms (``released_by``)."""
 
     __tablename__ = "recording_locks"
 
@@ -50,6 +53,9 @@ class LockRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     released_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    release_requested_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    release_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    release_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class ExportRow(Base):
@@ -81,6 +87,16 @@ class ExportRow(Base):
 migration("recording", 1, "segments, evidence locks, exports")(
     create_tables(SegmentRow.__table__, LockRow.__table__, ExportRow.__table__)
 )
+
+
+@migration("recording", 2, "evidence lock release requests (two-person release)")
+def _release_requests(conn: Connection) -> None:
+    have = {c["name"] for c in inspect(conn).get_columns(LockRow.__tablename__)}
+    for name in ("release_requested_by", "release_requested_at", "release_reason"):
+        if name not in have:
+            column = LockRow.__table__.c[name]
+            conn.execute(sql_text(f"ALTER TABLE {LockRow.__tablename__} ADD COLUMN {name} "
+                                  f"{column.type.compile(conn.dialect)}"))
 
 
 def utc(value: datetime) -> datetime:

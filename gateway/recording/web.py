@@ -4,6 +4,7 @@ retention), evidence locks, export jobs and their files, review, and the source-
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from contextlib import aclosing
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -16,9 +17,9 @@ from gateway.http.server import gateway_of, subject_of
 from gateway.policy import Action, Decision
 
 from .export import export_json
-from .index import SegmentRow, iso, now, parse_time
+from .index import LockRow, SegmentRow, iso, now, parse_time
 from .integrity import verify_chain
-from .locks import Denied, authorize_manage, lock_json
+from .locks import Denied, LockConflict, authorize_manage, lock_json
 from .manifest import SUFFIX, fingerprint, public_pem
 from .playback import StreamMuxer
 from .retention import RetentionRefused
@@ -181,17 +182,30 @@ async def list_locks(request: web.Request) -> web.Response:
 
 
 async def release_lock(request: web.Request) -> web.Response:
+    """Request a release (202: the lock holds until a second person confirms)."""
     body = await json_object(request)
+    locks, lock_id = _part(request).locks, request.match_info["id"]
+    return await _lock_step(request, 202, locks.request_release(subject_of(request), lock_id, body.get("reason")))
+
+
+async def confirm_release(request: web.Request) -> web.Response:
+    """A second, different person confirms a requested release; the lock ends now."""
+    locks, lock_id = _part(request).locks, request.match_info["id"]
+    return await _lock_step(request, 200, locks.confirm_release(subject_of(request), lock_id))
+
+
+async def _lock_step(request: web.Request, status: int, step: Awaitable[LockRow]) -> web.Response:
     try:
-        row = await _part(request).locks.unlock(subject_of(request), request.match_info["id"],
-                                                str(body.get("reason", "")))
+        row = await step
     except Denied as exc:
         raise _reject(request, 403, "forbidden", str(exc)) from None
     except LookupError as exc:
         raise _reject(request, 404, "not_found", str(exc)) from None
-    except ValueError as exc:
+    except LockConflict as exc:
         raise _reject(request, 409, "conflict", str(exc)) from None
-    return json_response(lock_json(row))
+    except ValueError as exc:
+        raise _reject(request, 400, "bad_request", str(exc), str(exc).split(":")[0]) from None
+    return json_response(lock_json(row), status=status)
 
 
 async def create_export(request: web.Request) -> web.Response:
@@ -300,8 +314,11 @@ def add_routes(gw: Gateway, part: RecordingPart) -> None:
           summary="Compliance findings: GB/T 28181 devices not holding 30 days (QD 19(7), WX 28)")
     route("GET", "/api/recordings/locks", list_locks, summary="Evidence locks", tag=tag, response=obj,
           query={"camera": {"type": "string"}})
-    route("POST", "/api/recordings/locks/{id}/release", release_lock, summary="Release an evidence lock", tag=tag,
-          response=obj, body={"type": "object", "properties": {"reason": {"type": "string"}}})
+    route("POST", "/api/recordings/locks/{id}/release", release_lock, tag=tag, response=obj, status=202,
+          summary="Request an evidence lock's release (reason required; a second person confirms)",
+          body={"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string"}}})
+    route("POST", "/api/recordings/locks/{id}/release/confirm", confirm_release, tag=tag, response=obj,
+          summary="Confirm a requested release (two-person rule: not the requester)")
     route("GET", "/api/recordings/{cid}/ranges", ranges, summary="Recorded ranges (timeline)", tag=tag,
           response=obj, query=TIME_Q)
     route("GET", "/api/recordings/{cid}/play", play, summary="Play a recorded range (fragmented MP4 or MPEG-TS)",
