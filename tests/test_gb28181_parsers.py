@@ -5,13 +5,16 @@ counted while the server keeps serving other devices."""
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.gb28181 import digest, manscdp, sip
+from adapters.gb28181 import catalog, devtime, digest, manscdp, sip
 from adapters.gb28181.manscdp import XmlError
 from adapters.gb28181.sdp import Sdp, ssrc_for
 from adapters.gb28181.sdp import parse as parse_sdp
@@ -200,3 +203,94 @@ async def test_r1_tcp_messages_framed_by_content_length_across_writes(make_gatew
     writer.close()
     first = sip.parse(answers[:answers.index(b"SIP/2.0 401", 1)])
     assert first.status == 401 and "Digest" in first.get("www-authenticate")
+
+
+# -- lenient parsing of field devices' bodies -------------------------------------------------------
+def _catalog_with_raw_name(name: str) -> bytes:
+    """A Catalog answer with ``name`` written into <Name> unescaped, as some Hikvision firmware does."""
+    body = manscdp.build("Response", "Catalog", 1, "34020000001320000001", [("SumNum", 1), ('DeviceList Num="1"', [
+        ("Item", [("DeviceID", "34020000001310000001"), ("Name", "NAME"), ("Status", "ON")])])])
+    return body.replace(b"<Name>NAME</Name>", b"<Name>" + name.encode("gb18030") + b"</Name>")
+
+
+def _name_of(msg: manscdp.Manscdp) -> str:
+    return msg.root.find("devicelist").findall("item")[0].get("name")
+
+
+def test_r1_manscdp_repairs_bare_ampersand_angle_and_unclosed_tag_in_text() -> None:
+    msg = manscdp.parse(_catalog_with_raw_name("东门 A&B <1号> x<y &amp; &#26481; a</i>"))
+    assert _name_of(msg) == "东门 A&B <1号> x<y & 東 a</i>"
+    assert msg.repaired == ("amp", "lt", "stray_end_tag")
+    msg = manscdp.parse(_catalog_with_raw_name("<b>bold"))
+    assert _name_of(msg) == "<b>bold" and msg.repaired == ("unclosed_tag",)
+    assert manscdp.parse(_catalog_with_raw_name("plain &amp; fine")).repaired == ()
+
+
+NAME_CHARS = st.text(alphabet="aB1 东门&<>;#/=\"'x", max_size=30).filter(
+    lambda n: not any(bad in n for bad in ("<!", "<?", "/>", "</", "&#")) and
+    re.search(r"&(amp|lt|gt|quot|apos);", n) is None)  # a closed tag or an entity is markup, not a stray character
+
+
+@settings(max_examples=300, deadline=None)
+@given(NAME_CHARS)
+def test_r1_manscdp_raw_names_with_stray_markup_characters_read_back_exactly(name: str) -> None:
+    msg = manscdp.parse(_catalog_with_raw_name(name))
+    assert _name_of(msg) == name.strip()
+    assert bool(msg.repaired) == ("&" in name or "<" in name)
+
+
+def test_r1_manscdp_refuses_dtd_entities_and_deep_nesting_even_when_repairing() -> None:
+    laughs = (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+              b"<Notify><CmdType>&b;</CmdType><SN>1</SN><DeviceID>1</DeviceID></Notify>")
+    with pytest.raises(XmlError, match="forbidden"):
+        manscdp.parse(laughs)
+    deep = b"<Notify><CmdType>K</CmdType><SN>1</SN><DeviceID>1</DeviceID>" + b"<a>" * 40 + b"</a>" * 40 + b"</Notify>"
+    with pytest.raises(XmlError, match="too_deep"):
+        manscdp.parse(deep)
+    with pytest.raises(XmlError, match="too_deep"):  # the repair walk keeps the same bound
+        manscdp.parse(deep.replace(b"<CmdType>K", b"<CmdType>K&"))
+    with pytest.raises(XmlError, match="bad_xml"):  # text repairs cannot mend a broken structure
+        manscdp.parse(b"<Notify><CmdType>A&B</CmdType><SN>1</SN><DeviceID>1</DeviceID>")
+
+
+@pytest.mark.parametrize("codec", ["gb2312", "gbk", "utf-8"])
+def test_r1_manscdp_repair_keeps_each_charset(codec: str) -> None:
+    declared = "UTF-8" if codec == "utf-8" else "GB2312"
+    text = (f'<?xml version="1.0" encoding="{declared}"?><Response><CmdType>Catalog</CmdType><SN>1</SN>'
+            "<DeviceID>1</DeviceID><Name>东门&西门 <广场></Name></Response>")
+    msg = manscdp.parse(text.encode(codec))
+    assert msg.root.get("name") == "东门&西门 <广场>" and msg.repaired == ("amp", "lt")
+
+
+# -- catalog item kinds, PTZ types, device-local time --------------------------------------------------
+@pytest.mark.parametrize(("item_id", "kind"), [
+    ("34", "region"), ("3402", "region"), ("340200", "region"), ("34020001", "region"),
+    ("34020000001310000001", "camera"), ("34020000001320000001", "camera"), ("34020000001340000001", "alarm_input"),
+    ("34020000001350000001", "alarm_output"), ("34020000001180000001", "nvr"), ("34020000002000000001", "system"),
+    ("34020000002150000001", "business_group"), ("34020000002160000001", "virtual_org"),
+    ("34020000001380000001", "mobile"), ("34020000001990000001", "other"), ("340200001", "unknown"),
+    ("cam-1", "unknown"),
+])
+def test_r1_catalog_item_kind_from_its_id(item_id: str, kind: str) -> None:
+    assert catalog.classify(item_id) == kind
+
+
+@pytest.mark.parametrize(("ptz_type", "ptz"), [(None, True), ("", True), ("1", True), ("2", True), ("3", False),
+                                               ("4", True), ("5", True), ("6", True), ("9", True)])
+def test_r1_only_a_fixed_camera_is_refused_ptz_from_the_catalog(ptz_type: str | None, ptz: bool) -> None:
+    info = [("Info", [("PTZType", ptz_type)])] if ptz_type is not None else []
+    body = manscdp.build("Response", "Catalog", 1, "34020000001320000001", [("SumNum", 1), ('DeviceList Num="1"', [
+        ("Item", [("DeviceID", "34020000001310000001"), ("Name", "c"), *info])])])
+    item = manscdp.parse(body).root.find("devicelist").findall("item")[0]
+    assert catalog.channel_from_item(item, "34020000001320000001", "gb28181").ptz is ptz
+
+
+def test_r1_device_local_time_both_ways() -> None:
+    shanghai, berlin = ZoneInfo("Asia/Shanghai"), ZoneInfo("Europe/Berlin")
+    assert devtime.to_device(datetime(2024, 1, 31, 20, 0, tzinfo=UTC), shanghai) == "2024-02-01T04:00:00"
+    assert devtime.to_device(datetime(2024, 1, 31, 20, 0), shanghai) == "2024-02-01T04:00:00"  # naive = UTC
+    assert devtime.to_device(datetime(2024, 7, 1, 12, 0, tzinfo=UTC), berlin) == "2024-07-01T14:00:00"  # CEST
+    assert devtime.from_device("2024-02-01T04:00:00", shanghai) == datetime(2024, 1, 31, 20, 0, tzinfo=UTC)
+    assert devtime.from_device("2024-02-01T04:00:00+01:00", shanghai) == datetime(2024, 2, 1, 3, 0, tzinfo=UTC)
+    with pytest.raises(ValueError):
+        devtime.from_device("yesterday", shanghai)
