@@ -190,6 +190,8 @@ async def open_reviews(request: web.Request) -> web.Response:
 
 # -- audit (R10, R16, R18) --------------------------------------------------------------------
 async def _audit_rows(request: web.Request, action: Action) -> list[AuditRow]:
+    """One bounded page of the trail, newest first: ``limit`` (1-1000, default 100) records with
+    ``seq`` below the ``before`` cursor; filters by actor, action, resource, decision."""
     gw = gateway_of(request)
     decision = await gw.policy.authorize(subject_of(request), action, Resource("audit", "trail"))
     if not decision:
@@ -198,10 +200,20 @@ async def _audit_rows(request: web.Request, action: Action) -> list[AuditRow]:
     for name in ("actor", "action", "resource", "decision"):
         if request.query.get(name):
             q = q.where(getattr(AuditRow, name) == request.query[name])
-    try:
-        limit = min(int(request.query.get("limit", "200")), 10_000)
-    except ValueError:
-        raise HttpError(400, "bad_query", "limit: expected an integer", field="limit") from None
+
+    def number(name: str, default: int | None, lo: int, hi: int) -> int | None:
+        """A bounded whole number from the query: a bad one is a 400, never a silent clamp."""
+        if name not in request.query:
+            return default
+        raw = request.query[name]
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 19 and lo <= int(raw) <= hi):
+            raise HttpError(400, "bad_query", f"{name}: expected a whole number from {lo} to {hi}", field=name)
+        return int(raw)
+
+    limit = number("limit", 100, 1, 1000)  # newest first, one page
+    before = number("before", None, 1, 2**63 - 1)  # cursor: the last page's smallest seq
+    if before is not None:
+        q = q.where(AuditRow.seq < before)
     async with gw.db.session() as s:
         return list(await s.scalars(q.limit(limit)))
 
