@@ -1,13 +1,13 @@
 """The registry service (R4–R8): units, mandated sites, systems, cameras; filing, documents,
-decommission, channel binding; and the in-memory channel → policy Resource cache.
+decommission, channel binding. Every write refreshes the channel → Resource cache it owns.
 
 Every write is validated and authorised (``Action.MANAGE`` on the owning unit, at the record's
-security level) *before* its transaction opens, so a refused request changes nothing. Nothing is ever deleted (R8).
+security level) *before* its transaction opens, so a refused request changes nothing. Nothing is
+ever deleted (R8).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 import hashlib
@@ -21,6 +21,7 @@ from gateway.policy import Action, Resource, Subject
 
 from . import schema
 from .models import DOC_KINDS, CameraRow, DocumentRow, SiteRow, SystemRow, UnitRow
+from .resources import ChannelResources
 from .rules import CityRules
 from .schema import FieldError, Invalid
 
@@ -67,37 +68,7 @@ class Registry:
     def __init__(self, gw: Gateway, rules: CityRules) -> None:
         self.gw, self.rules = gw, rules
         self.generation = 0  # bumped on every write; publications and caches key on it
-        self.resources: dict[str, Resource] = {}  # bound channel id → Resource (hot path)
-
-    # -- the policy hook -----------------------------------------------------------------
-    def resolve(self, channel_id: str) -> Resource:
-        """``gw.resource_resolver``: never touches the database."""
-        return self.resources.get(channel_id) or Resource("camera", channel_id)
-
-    async def load(self) -> None:
-        async with self.gw.db.session() as s:
-            rows = (await s.execute(_bound_query())).all()
-        self.resources = {r[0].channel_id: _resource(*r) for r in rows}
-
-    async def _refresh(self, *, system_id: str | None = None, camera_ids: Iterable[str] = (),
-                       unbound: Iterable[str] = ()) -> None:
-        for cid in unbound:
-            self.resources.pop(cid, None)
-        q = _bound_query()
-        ids = list(camera_ids)
-        if system_id is not None:
-            q = q.where(CameraRow.system_id == system_id)
-        elif ids:
-            q = q.where(CameraRow.id.in_(ids))
-        else:
-            return
-        async with self.gw.db.session() as s:
-            rows = (await s.execute(q)).all()
-        if system_id is not None:
-            for cid in [c for c, r in self.resources.items() if r.attrs.get("system") == system_id]:
-                del self.resources[cid]
-        for r in rows:
-            self.resources[r[0].channel_id] = _resource(*r)
+        self.resources = ChannelResources(gw.db)  # bound channel id → Resource (the resolver's hot path)
 
     # -- authorisation -------------------------------------------------------------------
     async def allow(self, subject: Subject, kind: str, ident: str, unit: str | None,
@@ -241,7 +212,7 @@ class Registry:
             log.warning("catalog write conflict: %s", type(exc.orig).__name__)  # never the values (R4)
             raise Conflict("id", "conflicts with a record written meanwhile; retry") from None
         self.generation += 1
-        await self._refresh(camera_ids=[p.row.id for p in plans if p.kind == "camera" and p.row.channel_id])
+        await self.resources.refresh(camera_ids=[p.row.id for p in plans if p.kind == "camera" and p.row.channel_id])
         for p in plans:
             await self._audit(subject, action, f"{p.kind}:{p.row.id}")
 
@@ -283,9 +254,9 @@ class Registry:
                 row.updated_at = now()
         self.generation += 1
         if kind == "camera":
-            await self._refresh(camera_ids=[ident])
+            await self.resources.refresh(camera_ids=[ident])
         elif kind == "system":
-            await self._refresh(system_id=ident)
+            await self.resources.refresh(system_id=ident)
         await self._audit(subject, f"catalog.update.{kind}", f"{kind}:{ident}", fields=sorted(clean))
         return row
 
@@ -354,7 +325,7 @@ class Registry:
                     cam.status, cam.channel_id, cam.updated_at = "decommissioned", None, now()
             row.updated_at = now()
         self.generation += 1
-        await self._refresh(system_id=system_id)
+        await self.resources.refresh(system_id=system_id)
         await self._audit(subject, "catalog.decommission", f"system:{system_id}", fields=sorted(clean))
         return row
 
@@ -379,7 +350,7 @@ class Registry:
             if channel_id and system.status in ("built", "accepted", "filed"):
                 system.status = "connected"
         self.generation += 1
-        await self._refresh(camera_ids=[camera_id], unbound=[old] if old else [])
+        await self.resources.refresh(camera_ids=[camera_id], unbound=[old] if old else [])
         await self._audit(subject, "catalog.bind", f"camera:{camera_id}", channel=channel_id)
         return cam
 
@@ -411,21 +382,3 @@ def _prefix(column: Any, prefix: str) -> Any:
     """``column`` starts with ``prefix``: a range the index narrows, LIKE to be exact."""
     like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return and_(column >= prefix, column < prefix + "\U0010ffff", column.like(f"{like}%", escape="\\"))
-
-
-def _bound_query():  # noqa: ANN202 - a Select
-    return (select(CameraRow, SystemRow, UnitRow.district, SiteRow.district)
-            .join(SystemRow, CameraRow.system_id == SystemRow.id)
-            .join(UnitRow, SystemRow.unit_id == UnitRow.id)
-            .outerjoin(SiteRow, SystemRow.site_id == SiteRow.id)
-            .where(CameraRow.channel_id.isnot(None)))
-
-
-def _resource(cam: CameraRow, system: SystemRow, unit_district: str, site_district: str | None) -> Resource:
-    return Resource(
-        kind="camera", id=cam.channel_id or cam.id, unit=system.unit_id, district=site_district or unit_district,
-        security_level=system.security_level,
-        attrs={"system": system.id, "camera": cam.id, "privacy_masks": [list(m) for m in cam.privacy_masks or []],
-               "site_category": cam.site_category},
-    )
-

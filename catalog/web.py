@@ -51,7 +51,7 @@ class Catalog:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self.registry.load()
+        await self.registry.resources.load()
         self._task = asyncio.get_running_loop().create_task(self._watch(), name="catalog-liveness")
 
     async def stop(self) -> None:
@@ -369,7 +369,7 @@ def setup(gw: Gateway) -> None:
     part = Catalog(gw, gw.config.get(CatalogConfig))
     gw.app[PART] = part
     gw.catalog = part  # type: ignore[attr-defined]
-    gw.resource_resolver = part.registry.resolve
+    gw.resource_resolver = part.registry.resources.resolve
     gw.on_start.append(part.start)
     gw.on_stop.append(part.stop)
     gw.links.append(("Public catalogue (R3)", "{base}/catalogue"))
