@@ -15,7 +15,7 @@ from adapters.gb28181.simulator import SimConfig, Simulator
 from adapters.gb28181.sip import SipMessage, response
 from adapters.gb28181.transport import Peer
 from gateway.bus import ChannelConflict
-from tests.conftest import auth
+from tests.conftest import auth, synthetic
 
 from .test_gb28181_signalling import DEV, sip
 
@@ -233,5 +233,23 @@ async def test_r1_record_query_in_device_local_time_answers_in_utc(make_gateway,
         h1, m1, h2, m2 = found
         assert record.start == datetime(2024, 5, 1, h1, m1, tzinfo=UTC) and record.start.tzinfo is not None
         assert record.end == datetime(2024, 5, 1, h2, m2, tzinfo=UTC)
+    finally:
+        await dev.stop()
+
+
+async def test_r15_a_channel_id_held_by_another_adapter_is_refused_until_the_holder_lets_go(make_gateway) -> None:
+    gw = await make_gateway(sip=sip(), cameras=[synthetic(CAM1)])  # an RTSP/synthetic camera already has the ID
+    dev = Simulator(SimConfig("127.0.0.1", gw.gb28181.server.port))
+    assert dev.cfg.channel_ids() == [CAM1]
+    with gw.bus.subscribe("channel.conflict") as conflicts:
+        await dev.start()
+        event = await asyncio.wait_for(conflicts.get(), 8)
+    try:
+        assert (event.holder, event.claimant) == ("synthetic", f"gb28181/{DEV}")
+        assert gw.registry.channels[CAM1].adapter == "synthetic" and not gw.gb28181.owns(CAM1)
+        gw.registry.removed(CAM1)  # the holder lets the ID go: the open conflict closes, the next claim takes it
+        assert not gw.registry.conflicts
+        await gw.gb28181.refresh_catalog(DEV)
+        assert gw.registry.channels[CAM1].adapter == "gb28181" and gw.gb28181.device_of(CAM1).id == DEV
     finally:
         await dev.stop()
