@@ -28,6 +28,11 @@ class StreamClosed(Exception):
     """The reader was closed, or its stream ended for good."""
 
 
+class SourceGone(Exception):
+    """Raised by a source that gave up for good (e.g. a camera that sent no media after its bounded
+    retries): the stream reports the message as its reason and stops instead of reopening it."""
+
+
 @dataclass(slots=True)
 class ReaderLimits:
     max_bytes: int = 8 * 1024 * 1024
@@ -269,6 +274,9 @@ class Stream:
                 if started:
                     self._notify(False, "stopped")
                 raise
+            except SourceGone as exc:
+                self._give_up(str(exc))
+                return
             except Exception as exc:  # an adapter failure must never take the hub down
                 reason = f"{type(exc).__name__}: {exc}"
                 log.warning("stream %s ingest failed: %s", self.key, reason)
@@ -280,6 +288,18 @@ class Stream:
             self._gop_bytes = 0
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, self._backoff[1])
+
+    def _give_up(self, reason: str) -> None:
+        """Stop for good: readers end (StreamClosed), the next subscriber starts a fresh ingest."""
+        log.warning("stream %s stopped: %s", self.key, reason)
+        self.last_error = reason
+        self._task = None  # before the readers go, so no linger is armed for this ending task
+        self.gop = []
+        self._gop_bytes = 0
+        self.first_unit = asyncio.Event()
+        self._notify(False, reason)
+        for reader in list(self.readers):
+            reader.close()
 
     def _notify(self, running: bool, reason: str | None) -> None:
         if self._on_state is not None:
