@@ -157,8 +157,6 @@ def test_r1_digest_matches_rfc2617_with_and_without_qop() -> None:
     plain = digest.parse_header(digest.authorization('Digest realm="r", nonce="n"', "u", "p", "REGISTER", "sip:a@b"))
     ha1, ha2 = digest.md5("u:r:p"), digest.md5("REGISTER:sip:a@b")
     assert plain["response"] == digest.md5(f"{ha1}:n:{ha2}")
-    nonces = digest.Nonces()
-    assert nonces.valid(nonces.issue()) and not nonces.valid("0.bad") and not nonces.valid("junk")
 
 
 async def test_r1_malformed_packets_counted_and_other_devices_unaffected(make_gateway) -> None:

@@ -22,6 +22,6 @@ def setup(gw: Gateway) -> None:
         return
     from .adapter import GbAdapter
 
-    adapter = GbAdapter(cfg, gw.metrics)
+    adapter = GbAdapter(cfg, gw.metrics, gw.db)
     gw.add_adapter(adapter)
     gw.gb28181 = adapter  # type: ignore[attr-defined]  # the demo and tests find the SIP port here

@@ -12,6 +12,7 @@ from typing import Any
 from adapters.base import Adapter, Channel, NotSupported, PtzCommand, RecordRange
 from gateway.bus import Alarm
 from gateway.media import AccessUnit
+from gateway.storage import Database
 
 from . import ptz as ptzcodec
 from .catalog import NO_PTZ, TreeNode, channel_from_item, is_streamable, tree_node
@@ -21,6 +22,7 @@ from .devtime import from_device, to_device
 from .dialog import Invite, Player
 from .manscdp import Manscdp
 from .server import DeviceRefused, GbServer
+from .store import DeviceStore
 from .sip import SipMessage, response, uri_user
 from .transport import Peer
 
@@ -32,21 +34,31 @@ QUERY_ERRORS = (TimeoutError, ConnectionError, OSError, DeviceRefused)
 class GbAdapter(Adapter):
     kind = "gb28181"
 
-    def __init__(self, cfg: SipConfig, metrics: Any) -> None:
+    def __init__(self, cfg: SipConfig, metrics: Any, db: Database | None = None) -> None:
         super().__init__()
         self.cfg = cfg
         self.metrics = metrics
         self.server = GbServer(cfg, metrics, self._device_changed)
+        self.store = DeviceStore(db) if db is not None else None  # registrations and catalogs survive a restart
+        if self.store is not None:
+            self.server.devices.on_record = self.store.record
         self.server.on_message.append(self._notified)
         self.server.on_request.update({"NOTIFY": self._notify, "BYE": self._bye, "INFO": self._info})
         self.player = Player(self.server, cfg, metrics)
-        self._owner: dict[str, str] = {}  # channel id -> device id
+        self._owner = self.server.devices.owner  # channel id -> device id; the server checks senders by it
         self._trees: dict[str, dict[str, TreeNode]] = {}  # device id -> every catalog item it reported
         self._tasks: set[asyncio.Task] = set()
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self, ctx) -> None:
         await super().start(ctx)
+        if self.store is not None:
+            for dev in await self.store.load(self.kind):
+                dev.charset = self.cfg.charset_for(dev.id)
+                self.server.devices.restore(dev)
+                for ch in dev.channels.values():  # listed again at once, online at the device's next keepalive
+                    ctx.channel_seen(ch)
+            self.store.start()
         await self.server.start()
 
     async def stop(self) -> None:
@@ -55,6 +67,8 @@ class GbAdapter(Adapter):
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.player.close()
         await self.server.stop()
+        if self.store is not None:
+            await self.store.stop()
 
     def _spawn(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -133,11 +147,13 @@ class GbAdapter(Adapter):
             return
         dev.channels[ch.id] = ch
         self._owner[ch.id] = dev.id
+        self.server.devices.on_record(dev, "channels")
 
     def _remove(self, dev: Device, channel_id: str) -> None:
         self._trees.get(dev.id, {}).pop(channel_id, None)
         if dev.channels.pop(channel_id, None) is not None:
             self._owner.pop(channel_id, None)
+            self.server.devices.on_record(dev, "channels")
             if self.ctx is not None:
                 self.ctx.channel_removed(channel_id)
 
@@ -185,7 +201,7 @@ class GbAdapter(Adapter):
         from . import manscdp
         from .manscdp import XmlError
 
-        dev = self.server.devices.get(uri_user(req.get("from") or ""))
+        dev = self.server.devices.identify(uri_user(req.get("from") or ""))  # the server checked its transport
         try:
             msg = manscdp.parse(req.body, dev.charset if dev else None)
         except XmlError as exc:

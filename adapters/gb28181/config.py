@@ -23,17 +23,19 @@ class SipConfig:
     charsets: list[str] = field(default_factory=list)  # "deviceid:gbk" per-device body charset
     time_zone: str = "Asia/Shanghai"  # devices send and expect zone-less local times (RecordInfo)
     time_zones: list[str] = field(default_factory=list)  # "deviceid:Area/City" per device
-    register_expires_min: int = 60
+    register_expires_min: int = 60  # a shorter non-zero Expires is answered 423 Interval Too Brief
+    register_expires_max: int = 86400  # a longer one is granted this much (the 200's Expires says so)
+    # a request in a registered device's name from anywhere but the transport it registered over:
+    # "reject" (403) or "challenge" (401; accepted with a fresh digest, the binding stays)
+    foreign_source: str = "reject"
     keepalive_interval: float = 60.0
     keepalive_misses: int = 3
     catalog_timeout: float = 10.0  # multi-packet Catalog/RecordInfo collection
     request_timeout: float = 8.0  # non-INVITE transaction (T1 retransmissions inside)
-    invite_timeout: float = 10.0  # INVITE with no answer at all (not even 100 Trying): give up
-    invite_answer_timeout: float = 30.0  # after a 1xx: wait this long for the final answer, then CANCEL
+    invite_timeout: float = 10.0
     media_transport: str = "udp"  # udp | tcp-passive | tcp-active
     silence_timeout: float = 6.0  # no media for this long → BYE and re-INVITE
-    reinvites: int = 3  # attempts without media after the first one; then the stream stops ("no media")
-    reinvite_backoff: float = 1.0  # seconds before the first re-INVITE, doubling for each further one
+    reinvites: int = 3
     rtp_low: int = 30000
     rtp_high: int = 30999  # rtp_low = rtp_high = 0: any free port (tests)
 
@@ -79,6 +81,10 @@ class SipConfig:
                 raise ConfigError(f"sip.{name}: unknown time zone {zone!r} (expected e.g. Asia/Shanghai)") from None
         if len(self.server_id) != 20 or not self.server_id.isdigit():
             raise ConfigError("sip.server_id: expected 20 digits")
+        if self.foreign_source not in ("reject", "challenge"):
+            raise ConfigError("sip.foreign_source: expected reject or challenge")
+        if not 0 < self.register_expires_min <= self.register_expires_max:
+            raise ConfigError("sip.register_expires_min/max: expected 0 < min <= max")
         if self.media_transport not in ("udp", "tcp-passive", "tcp-active"):
             raise ConfigError("sip.media_transport: expected udp, tcp-passive or tcp-active")
         if not (self.rtp_low == self.rtp_high == 0 or 0 < self.rtp_low <= self.rtp_high < 65536):

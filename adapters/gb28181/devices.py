@@ -1,9 +1,13 @@
-"""Registered devices and their liveness: registration expiry and missed keepalives (R1, R15).
+"""Registered devices, the transport each is bound to, and their liveness (R1, R15, R18).
 
-A device is online from a successful REGISTER until it unregisters, its registration expires, or
-``misses`` keepalive intervals pass without a keepalive (WVP's rule: min of the two). Going
-offline takes its channels offline too (a common complaint: channels stay "online" after the
-device is gone).
+A successful REGISTER binds a device to the transport it came over: its UDP source address and
+port, or its own TCP connection. Only that binding may speak for the device (or for its
+channels) until the next authenticated REGISTER; a keepalive never moves it. A device is online
+while registered and keeping alive (WVP's rule: offline at the earlier of the registration's end
+and ``misses`` silent keepalive intervals); a keepalive over its binding within the registration
+brings it back, which is how devices return after a gateway restart without re-registering.
+Losing a TCP connection ends its registration (GB/T 28181-2022). Going offline takes the
+channels offline too. Times are wall-clock seconds, so they mean the same after a restart.
 """
 
 from __future__ import annotations
@@ -23,26 +27,36 @@ class Device:
     id: str
     peer: Peer
     contact: str = ""
-    expires: int = 3600
-    registered_at: float = 0.0  # loop time
-    last_seen: float = 0.0  # loop time of the last REGISTER or keepalive
+    expires: int = 3600  # what the last REGISTER was granted
+    registered_at: float = 0.0
+    expires_at: float = 0.0  # the registration ends (0: unregistered)
+    last_keepalive: float = 0.0  # the last REGISTER or keepalive
     online: bool = False
     gb_version: str = ""
     charset: str | None = None
     channels: dict[str, Channel] = field(default_factory=dict)
     info: dict[str, str] = field(default_factory=dict)
-    registered_wall: float = field(default_factory=time.time)
+
+    @property
+    def registered(self) -> bool:
+        return time.time() < self.expires_at
+
+
+Record = Callable[[Device, str], None]  # (device, "registration" | "keepalive" | "channels")
 
 
 class Devices:
-    """Device table plus a sweeper task that marks silent devices offline."""
+    """Device table, binding and channel-owner indexes, and a sweeper that marks silent devices offline."""
 
     def __init__(self, keepalive_interval: float, misses: int,
                  on_change: Callable[[Device, bool, str], None]) -> None:
         self.interval = keepalive_interval
         self.misses = misses
         self.on_change = on_change
+        self.on_record: Record = lambda dev, what: None  # persistence (the adapter's store)
         self.by_id: dict[str, Device] = {}
+        self.by_peer: dict[Peer, str] = {}  # binding -> the device that registered over it last
+        self.owner: dict[str, str] = {}  # channel id -> device id
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -56,40 +70,83 @@ class Devices:
     def get(self, device_id: str) -> Device | None:
         return self.by_id.get(device_id)
 
+    def identify(self, sip_user: str) -> Device | None:
+        """The device a From user names: a device ID, or a channel ID of one (Hikvision sends a
+        playback's MediaStatus from the channel)."""
+        return self.by_id.get(sip_user) or self.by_id.get(self.owner.get(sip_user, ""))
+
+    def bound_to(self, peer: Peer) -> Device | None:
+        dev = self.by_id.get(self.by_peer.get(peer, ""))
+        return dev if dev is not None and dev.peer == peer else None
+
+    # -- registration ------------------------------------------------------------------------
     def registered(self, device_id: str, peer: Peer, contact: str, expires: int, gb_version: str) -> Device:
-        now = asyncio.get_running_loop().time()
+        now = time.time()
         dev = self.by_id.get(device_id)
         if dev is None:
             dev = self.by_id[device_id] = Device(device_id, peer)
-        dev.peer, dev.contact, dev.expires, dev.gb_version = peer, contact, expires, gb_version
-        dev.registered_at = dev.last_seen = now
-        dev.registered_wall = time.time()
+        self._bind(dev, peer)
+        dev.contact, dev.expires, dev.gb_version = contact, expires, gb_version
+        dev.registered_at = dev.last_keepalive = now
+        dev.expires_at = now + expires
         self._set(dev, True, "registered")
+        self.on_record(dev, "registration")
         return dev
 
     def unregistered(self, device_id: str) -> None:
         dev = self.by_id.get(device_id)
         if dev is not None:
-            self._set(dev, False, "unregistered")
+            self._end(dev, "unregistered")
 
-    def keepalive(self, device_id: str, peer: Peer) -> Device | None:
-        """Record a keepalive; None when the device is unknown or its registration lapsed."""
-        dev = self.by_id.get(device_id)
-        if dev is None or not dev.online:
-            return None
-        dev.last_seen = asyncio.get_running_loop().time()
-        dev.peer = peer
-        return dev
+    def restore(self, dev: Device) -> None:
+        """A device from the store, offline until it speaks over its binding."""
+        dev.online = False
+        self.by_id[dev.id] = dev
+        self._bind(dev, dev.peer)
+        for cid in dev.channels:
+            self.owner[cid] = dev.id
 
-    def deadline(self, dev: Device) -> float:
-        return min(dev.registered_at + dev.expires, dev.last_seen + self.interval * self.misses)
+    def keepalive(self, dev: Device) -> bool:
+        """Record a keepalive that came over the device's binding; False when not registered."""
+        if not dev.registered:
+            return False
+        dev.last_keepalive = time.time()
+        self._set(dev, True, "keepalive")
+        self.on_record(dev, "keepalive")
+        return True
+
+    def connection_closed(self, peer: Peer) -> None:
+        dev = self.bound_to(peer)
+        if dev is not None:
+            self._end(dev, "connection closed")
 
     def forget(self, device_id: str) -> None:
-        """Drop all state (as after a restart)."""
+        """Drop all state (as after a restart that lost it)."""
         dev = self.by_id.pop(device_id, None)
-        if dev is not None and dev.online:
+        if dev is None:
+            return
+        if self.by_peer.get(dev.peer) == device_id:
+            del self.by_peer[dev.peer]
+        for cid in dev.channels:
+            if self.owner.get(cid) == device_id:
+                del self.owner[cid]
+        if dev.online:
             dev.online = False
             self.on_change(dev, False, "forgotten")
+
+    def deadline(self, dev: Device) -> float:
+        return min(dev.expires_at, dev.last_keepalive + self.interval * self.misses)
+
+    def _bind(self, dev: Device, peer: Peer) -> None:
+        if self.by_peer.get(dev.peer) == dev.id:
+            del self.by_peer[dev.peer]
+        dev.peer = peer
+        self.by_peer[peer] = dev.id
+
+    def _end(self, dev: Device, reason: str) -> None:
+        dev.expires_at = 0.0
+        self._set(dev, False, reason)
+        self.on_record(dev, "registration")
 
     def _set(self, dev: Device, online: bool, reason: str) -> None:
         if dev.online != online:
@@ -97,12 +154,11 @@ class Devices:
             self.on_change(dev, online, reason)
 
     async def _sweep(self) -> None:
-        loop = asyncio.get_running_loop()
         step = max(0.05, min(5.0, self.interval / 4))  # 20,000 devices: ~20 ms per pass
         while True:
             await asyncio.sleep(step)
-            now = loop.time()
+            now = time.time()
             for dev in list(self.by_id.values()):
                 if dev.online and now >= self.deadline(dev):
-                    expired = now >= dev.registered_at + dev.expires
+                    expired = now >= dev.expires_at
                     self._set(dev, False, "registration expired" if expired else "keepalive timeout")

@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import re
 import secrets
-import time
 
 _PARAM = re.compile(r'(\w+)\s*=\s*(?:"([^"]*)"|([^\s,]+))')
 
@@ -30,27 +29,6 @@ def response(username: str, realm: str, password: str, method: str, uri: str, no
     if qop:
         return md5(f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
     return md5(f"{ha1}:{nonce}:{ha2}")
-
-
-class Nonces:
-    """Stateless, expiring nonces: ``<time>.<hmac>``, so a restart or many devices cost no memory."""
-
-    def __init__(self, lifetime: float = 300.0) -> None:
-        self._key = secrets.token_bytes(16)
-        self.lifetime = lifetime
-
-    def issue(self) -> str:
-        stamp = f"{int(time.time()):x}"
-        return f"{stamp}.{hmac.new(self._key, stamp.encode(), 'md5').hexdigest()[:16]}"
-
-    def valid(self, nonce: str) -> bool:
-        stamp, _, mac = nonce.partition(".")
-        try:
-            age = time.time() - int(stamp, 16)
-        except ValueError:
-            return False
-        good = hmac.new(self._key, stamp.encode(), "md5").hexdigest()[:16]
-        return hmac.compare_digest(good, mac) and -5 <= age <= self.lifetime
 
 
 def challenge(realm: str, nonce: str) -> str:

@@ -1,9 +1,11 @@
 """The gateway's GB/T 28181 SIP server: registrar, keepalive, MANSCDP requests and answers (R1).
 
-Devices REGISTER with MD5 digest (realm = domain); the 200 carries ``Date`` (gateway clock,
-devices sync from it) and ``Expires``. MESSAGE bodies are MANSCDP; answers to our queries are
-correlated by (DeviceID, CmdType, SN). Everything that arrives malformed is answered 400 where a
-transaction exists, and counted in ``vsgw_gb28181_rejected_total``.
+Devices REGISTER with MD5 digest (realm = domain) of a nonce issued for them (:mod:`.nonces`);
+the 200 carries ``Date`` (gateway clock, devices sync from it) and ``Expires``, and binds the device
+to the transport it registered over. Every other request is believed only over that binding
+(:mod:`.auth`). MESSAGE bodies are MANSCDP; answers to our queries are correlated by (DeviceID,
+CmdType, SN). Everything that arrives malformed is answered 400 where a transaction exists, and
+counted in ``vsgw_gb28181_rejected_total``.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from datetime import datetime
 from typing import Any
 
 from . import digest, manscdp
+from .auth import Authenticator
 from .catalog import Answer, Collector
 from .config import SipConfig
 from .devices import Device, Devices
 from .manscdp import Manscdp, XmlError
-from .sip import SipMessage, new_branch, new_call_id, new_tag, response, uri_user
+from .sip import EXPIRES_MAX, SipMessage, new_branch, new_call_id, new_tag, number, param, response, uri_user
 from .transport import Endpoint, Peer
 
 log = logging.getLogger(__name__)
@@ -31,11 +34,12 @@ class GbServer:
     def __init__(self, cfg: SipConfig, metrics: Any, on_device: Callable[[Device, bool, str], None]) -> None:
         self.cfg = cfg
         self.metrics = metrics
-        self.endpoint = Endpoint(self._handle, self._rejected, timeout=cfg.request_timeout)
         self.devices = Devices(cfg.keepalive_interval, cfg.keepalive_misses, on_device)
+        self.endpoint = Endpoint(self._handle, self._rejected, timeout=cfg.request_timeout,
+                                 on_closed=self.devices.connection_closed)
         self.collector = Collector()
-        self.nonces = digest.Nonces()
         self.tag = new_tag()
+        self.auth = Authenticator(cfg, metrics, self.devices, self.endpoint, self.tag)
         self._sn = itertools.count(1)
         self._cseq = itertools.count(1)
         self.on_message: list[Callable[[Device, Manscdp], None]] = []  # notifies the adapter consumes
@@ -60,6 +64,13 @@ class GbServer:
     def next_sn(self) -> int:
         return next(self._sn)
 
+    def _expires(self, req: SipMessage) -> int:
+        """The Expires header, else the Contact's ``expires``, else 3600; at most register_expires_max."""
+        raw = req.get("expires")
+        if raw is None:
+            raw = param((req.get("contact") or "").rpartition(">")[2], "expires") or "3600"
+        return min(number(raw, 0, EXPIRES_MAX, "bad_expires"), self.cfg.register_expires_max)
+
     # -- incoming ----------------------------------------------------------------------------
     async def _handle(self, req: SipMessage, peer: Peer) -> None:
         method = req.method or ""
@@ -70,6 +81,8 @@ class GbServer:
         elif method == "ACK":
             return
         elif method in self.on_request:
+            if self.auth.sender(req, peer) is None:
+                return
             result = self.on_request[method](req, peer)
             if asyncio.iscoroutine(result):
                 await result
@@ -82,22 +95,29 @@ class GbServer:
             self._rejected("register_no_device_id")
             self.endpoint.reply(req, response(req, 400, source=peer.addr), peer)
             return
-        password = self.cfg.password_for(device_id)
-        if password is None:
+        if self.cfg.password_for(device_id) is None:
             self.metrics.inc("vsgw_gb28181_register_total", result="unknown_device")
-            self.endpoint.reply(req, response(req, 403, to_tag=self.tag, source=peer.addr), peer)
+            self.auth.reply(req, peer, 403)
             return
-        auth = digest.parse_header(req.get("authorization") or "")
-        if not auth or not self.nonces.valid(auth.get("nonce", "")):
-            out = response(req, 401, to_tag=self.tag, source=peer.addr)
-            out.add("WWW-Authenticate", digest.challenge(self.cfg.realm, self.nonces.issue()))
+        expires = self._expires(req)
+        if 0 < expires < self.cfg.register_expires_min:
+            out = response(req, 423, "Interval Too Brief", to_tag=self.tag, source=peer.addr)
+            out.add("Min-Expires", str(self.cfg.register_expires_min))
             self.endpoint.reply(req, out, peer)
             return
-        if not digest.verify(auth, password, "REGISTER"):
-            self.metrics.inc("vsgw_gb28181_register_total", result="wrong_password")
-            self.endpoint.reply(req, response(req, 403, to_tag=self.tag, source=peer.addr), peer)
+        auth = digest.parse_header(req.get("authorization") or "")
+        if not auth:
+            self.auth.challenge(req, peer, device_id)
             return
-        expires = _expires(req)
+        problem = self.auth.check(auth, device_id, peer, "REGISTER")
+        if problem is not None and problem.startswith("nonce_"):  # replayed, expired, foreign or forged
+            self._rejected(problem)
+            self.auth.challenge(req, peer, device_id)
+            return
+        if problem is not None:
+            self.metrics.inc("vsgw_gb28181_register_total", result=problem)
+            self.auth.reply(req, peer, 403)
+            return
         out = response(req, 200, to_tag=self.tag, source=peer.addr)
         out.add("Date", datetime.now().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3])
         out.add("Expires", str(expires))
@@ -113,30 +133,35 @@ class GbServer:
         dev.charset = self.cfg.charset_for(device_id)
 
     def _message(self, req: SipMessage, peer: Peer) -> None:
-        device_id = uri_user(req.get("from") or "")
-        dev = self.devices.get(device_id)
+        user = uri_user(req.get("from") or "")
+        named = self.devices.identify(user)
         try:
-            msg = manscdp.parse(req.body, dev.charset if dev else self.cfg.charset_for(device_id))
+            msg = manscdp.parse(req.body, named.charset if named else self.cfg.charset_for(user))
         except XmlError as exc:
             self._rejected(f"xml_{exc.reason}")
             self.endpoint.reply(req, response(req, 400, to_tag=self.tag, source=peer.addr), peer)
             return
         for fix in msg.repaired:
             self.metrics.inc("vsgw_gb28181_xml_repaired_total", fix=fix)
-        if msg.kind == "notify" and msg.cmd.lower() == "keepalive":
-            if self.devices.keepalive(device_id, peer) is None:
-                # a device we forgot (restart) or whose registration lapsed: make it re-register
+        keepalive = msg.kind == "notify" and msg.cmd.lower() == "keepalive"
+        dev = self.auth.sender(req, peer)
+        if dev is None:
+            if keepalive and named is None:  # a device we forgot, or never knew: it must register
                 self.metrics.inc("vsgw_gb28181_keepalive_total", result="unregistered")
-                self.endpoint.reply(req, response(req, 403, "Register First", to_tag=self.tag,
-                                                  source=peer.addr), peer)
+            return
+        if keepalive:
+            if not self.devices.keepalive(dev):
+                # its registration ended (unregistered, expired, connection lost): make it re-register
+                self.metrics.inc("vsgw_gb28181_keepalive_total", result="unregistered")
+                self.auth.reply(req, peer, 403, "Register First")
                 return
             self.metrics.inc("vsgw_gb28181_keepalive_total", result="ok")
-            self.endpoint.reply(req, response(req, 200, to_tag=self.tag, source=peer.addr), peer)
+            self.auth.reply(req, peer, 200)
             return
-        if dev is None or not dev.online:
-            self.endpoint.reply(req, response(req, 403, "Register First", to_tag=self.tag, source=peer.addr), peer)
+        if not dev.online:
+            self.auth.reply(req, peer, 403, "Register First")
             return
-        self.endpoint.reply(req, response(req, 200, to_tag=self.tag, source=peer.addr), peer)
+        self.auth.reply(req, peer, 200)
         if msg.kind == "response" and self.collector.feed(msg):
             return
         for fn in self.on_message:
@@ -192,10 +217,3 @@ class DeviceRefused(Exception):
         self.status = status
 
 
-def _expires(req: SipMessage) -> int:
-    raw = req.get("expires")
-    if raw is None:
-        from .sip import param
-
-        raw = param(req.get("contact") or "", "expires") or "3600"
-    return int(raw) if raw.strip().isdigit() else 3600

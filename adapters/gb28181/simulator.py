@@ -3,7 +3,8 @@
 It registers with digest, keeps alive, answers Catalog/DeviceInfo/DeviceStatus/RecordInfo, takes
 PTZ DeviceControl and MANSRTSP INFO (recorded in ``received`` for assertions), and on INVITE pushes
 PS over RTP of the synthetic H.264 pattern. Quirk switches reproduce field devices: its own
-``y=`` SSRC, one catalog item per packet, GBK or UTF-8 bodies, no keepalive.
+``y=`` SSRC, one catalog item per packet, GBK or UTF-8 bodies, no keepalive, MediaStatus sent
+from the channel's ID. A request the platform challenges (401) is sent again with a digest.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class Quirks:
     split_catalog: bool = False  # one catalog item per MESSAGE, sent twice (dedupe)
     charset: str = "GB2312"  # "GB2312" (sent as GB18030 bytes) or "UTF-8"
     no_keepalive: bool = False
+    channel_from: bool = False  # MediaStatus From: the channel ID, not the device's (Hikvision playback)
 
 
 @dataclass(slots=True)
@@ -81,10 +83,7 @@ class Simulator:
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
-        if self.cfg.transport == "tcp":
-            self.server = await self.endpoint.connect(self.cfg.server_host, self.cfg.server_port, self.cfg.local_host)
-        else:
-            await self.endpoint.listen(self.cfg.local_host, 0, tcp=False)
+        await self.open()
         await self.register()
         if not self.cfg.quirks.no_keepalive:
             self._spawn(self._keepalive_loop())
@@ -100,6 +99,13 @@ class Simulator:
             except (TimeoutError, ConnectionError, PermissionError):
                 pass
         await self.endpoint.close()
+
+    async def open(self) -> None:
+        """Bind the UDP socket or connect over TCP, without registering."""
+        if self.cfg.transport == "tcp":
+            self.server = await self.endpoint.connect(self.cfg.server_host, self.cfg.server_port, self.cfg.local_host)
+        else:
+            await self.endpoint.listen(self.cfg.local_host, 0, tcp=False)
 
     def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
@@ -123,13 +129,13 @@ class Simulator:
 
     # -- outgoing -------------------------------------------------------------------------------
     def _request(self, method: str, body: bytes = b"", content_type: str | None = None,
-                 call_id: str | None = None) -> SipMessage:
+                 call_id: str | None = None, from_id: str | None = None) -> SipMessage:
         c = self.cfg
         host, port = self.endpoint.host, self.endpoint.port
         proto = "TCP" if c.transport == "tcp" else "UDP"
         msg = SipMessage(method=method, uri=f"sip:{c.server_id}@{c.realm}")
         msg.add("Via", f"SIP/2.0/{proto} {host}:{port};rport;branch={new_branch()}")
-        msg.add("From", f"<sip:{c.device_id}@{c.realm}>;tag={self.tag}")
+        msg.add("From", f"<sip:{from_id or c.device_id}@{c.realm}>;tag={self.tag}")
         msg.add("To", f"<sip:{c.device_id if method == 'REGISTER' else c.server_id}@{c.realm}>")
         msg.add("Call-ID", call_id or new_call_id(host))
         msg.add("CSeq", f"{next(self._cseq)} {method}")
@@ -170,7 +176,22 @@ class Simulator:
                            device_id: str | None = None) -> SipMessage:
         body = manscdp.build(kind, cmd, sn if sn is not None else next(self._sn), device_id or self.cfg.device_id,
                              fields, encoding=self.cfg.quirks.charset)
-        return await self.endpoint.request(self._request("MESSAGE", body, manscdp.CONTENT_TYPE), self.server)
+        sender = device_id if self.cfg.quirks.channel_from and cmd == "MediaStatus" else None
+        return await self.send(self._request("MESSAGE", body, manscdp.CONTENT_TYPE, from_id=sender))
+
+    async def send(self, req: SipMessage) -> SipMessage:
+        """Send a request; answer a 401 once with a digest (a platform that challenges a request
+        arriving from somewhere other than where the device registered)."""
+        resp = await self.endpoint.request(req, self.server)
+        challenge = resp.get("www-authenticate")
+        if resp.status != 401 or not challenge:
+            return resp
+        auth = digest.authorization(challenge, self.cfg.device_id, self.cfg.password, req.method or "", req.uri or "")
+        cseq, method = req.cseq
+        req.set("Via", req.get("via", "").rsplit("branch=", 1)[0] + f"branch={new_branch()}")
+        req.set("CSeq", f"{cseq + 1} {method}")
+        req.set("Authorization", auth)
+        return await self.endpoint.request(req, self.server)
 
     async def keepalive(self) -> int:
         resp = await self.send_manscdp("Notify", "Keepalive", [("Status", "OK")])

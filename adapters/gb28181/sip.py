@@ -2,7 +2,9 @@
 
 Parsing is strict about structure (start line, header syntax, Content-Length) and lenient about
 case and compact header names, so a malformed datagram is rejected with :class:`SipError` and a
-reason for the metrics, never an uncaught exception (R1).
+reason for the metrics, never an uncaught exception (R1). Every number a peer writes (CSeq,
+Content-Length, Expires, Max-Forwards, ports in Via, ``rport``, Contact and the request URI) must
+be ASCII digits inside its range: ``str.isdigit`` would also take ``'٣'`` or ``'²'`` (R18).
 """
 
 from __future__ import annotations
@@ -19,15 +21,29 @@ REASONS = {100: "Trying", 200: "OK", 400: "Bad Request", 401: "Unauthorized", 40
            481: "Call/Transaction Does Not Exist", 486: "Busy Here", 488: "Not Acceptable Here",
            500: "Server Internal Error", 501: "Not Implemented", 503: "Service Unavailable"}
 MAX_MESSAGE = 256 * 1024
+CSEQ_MAX = 2**31 - 1  # RFC 3261 §8.1.1.5
+EXPIRES_MAX = 2**32 - 1  # the syntax's limit; the registrar bounds what it grants
 _TOKEN = re.compile(r"^[A-Za-z0-9.!%*_+`'~-]+$")
+_DIGITS = re.compile(r"[0-9]{1,10}")  # ASCII only, unlike \d and str.isdigit
+_URI_HOSTPORT = re.compile(r"sips?:(?:[^@;>\s]+@)?(\[[^\]]*\]|[^;>:\s?]+)(?::([^;>\s?]*))?")
 
 
 class SipError(ValueError):
-    """A message that is not valid SIP; ``reason`` is a short label for metrics."""
+    """A message that is not valid SIP; ``reason`` is a short label for metrics. ``message`` is set
+    when the headers parsed but a value in them is invalid: a request can then still be answered 400."""
 
-    def __init__(self, reason: str, detail: str = "") -> None:
+    def __init__(self, reason: str, detail: str = "", message: SipMessage | None = None) -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
+        self.message = message
+
+
+def number(text: str | None, low: int, high: int, reason: str) -> int:
+    """An ASCII decimal within [low, high]; SipError(reason) otherwise."""
+    value = (text or "").strip()
+    if not _DIGITS.fullmatch(value) or not low <= int(value) <= high:
+        raise SipError(reason, value[:20])
+    return int(value)
 
 
 @dataclass(slots=True)
@@ -71,9 +87,9 @@ class SipMessage:
     @property
     def cseq(self) -> tuple[int, str]:
         raw = (self.get("cseq") or "").split()
-        if len(raw) != 2 or not raw[0].isdigit():
+        if len(raw) != 2 or not _TOKEN.match(raw[1]):
             raise SipError("bad_cseq", self.get("cseq") or "")
-        return int(raw[0]), raw[1].upper()
+        return number(raw[0], 0, CSEQ_MAX, "bad_cseq"), raw[1].upper()
 
     @property
     def branch(self) -> str:
@@ -125,17 +141,68 @@ def parse(data: bytes) -> SipMessage:
     for need in ("via", "call-id", "cseq", "from", "to"):
         if msg.get(need) is None:
             raise SipError("missing_header", need)
-    msg.cseq  # noqa: B018 - validates
-    length = msg.get("content-length")
-    if length is not None:
-        if not length.strip().isdigit():
-            raise SipError("bad_content_length", length)
-        n = int(length)
-        if n > len(body):
-            raise SipError("truncated_body", f"{len(body)}/{n}")
-        body = body[:n]
-    msg.body = body
+    try:
+        msg.body = _checked_body(msg, body)
+        _check_numbers(msg)
+    except SipError as exc:
+        exc.message = msg
+        raise
     return msg
+
+
+def _checked_body(msg: SipMessage, body: bytes) -> bytes:
+    """The body as Content-Length delimits it (RFC 3261 §18.3: octets past it are discarded)."""
+    lengths = {number(v, 0, MAX_MESSAGE, "bad_content_length") for v in msg.get_all("content-length")}
+    if len(lengths) > 1:
+        raise SipError("bad_content_length", "conflicting values")
+    if not lengths:
+        return body
+    n = lengths.pop()
+    if n > len(body):
+        raise SipError("truncated_body", f"{len(body)}/{n}")
+    return body[:n]
+
+
+def _check_numbers(msg: SipMessage) -> None:
+    _n, method = msg.cseq
+    if msg.is_request and method != msg.method:
+        raise SipError("bad_cseq", "method differs from the request line")
+    for value in msg.get_all("expires"):
+        number(value, 0, EXPIRES_MAX, "bad_expires")
+    for value in msg.get_all("max-forwards"):
+        number(value, 0, 255, "bad_max_forwards")
+    for header in msg.get_all("via"):
+        for via in header.split(","):
+            _check_via(via)
+    for header in msg.get_all("contact"):
+        if header.strip() == "*":
+            continue
+        for contact in header.split(","):
+            _check_uri_port(contact, "bad_contact_port")
+            if (expires := param(contact.rpartition(">")[2], "expires")) is not None:
+                number(expires, 0, EXPIRES_MAX, "bad_expires")
+    if msg.uri:
+        _check_uri_port(msg.uri, "bad_uri_port")
+
+
+def _check_via(via: str) -> None:
+    """``SIP/2.0/UDP host[:port];rport[=port]``: both ports, when given, in 1–65535."""
+    sent_by = via.strip().partition(";")[0].split(None, 1)
+    if len(sent_by) != 2:
+        raise SipError("bad_via", via[:60])
+    hostport = sent_by[1].strip()
+    port = hostport.rpartition("]")[2] if hostport.startswith("[") else hostport
+    if ":" in port:
+        number(port.rpartition(":")[2], 1, 65535, "bad_via_port")
+    rport = param(via, "rport")
+    if rport:
+        number(rport, 1, 65535, "bad_rport")
+
+
+def _check_uri_port(value: str, reason: str) -> None:
+    m = _URI_HOSTPORT.search(value)
+    if m and m.group(2) is not None:
+        number(m.group(2), 1, 65535, reason)
 
 
 def _gb_ok(raw: bytes) -> bool:
@@ -151,9 +218,11 @@ def _start_line(line: str) -> SipMessage:
     if len(parts) < 2:
         raise SipError("bad_start_line", line[:60])
     if parts[0] == "SIP/2.0":
-        if not parts[1].isdigit() or not 100 <= int(parts[1]) <= 699:
-            raise SipError("bad_status", line[:60])
-        return SipMessage(status=int(parts[1]), reason=parts[2] if len(parts) > 2 else "")
+        try:
+            status = number(parts[1], 100, 699, "bad_status")
+        except SipError:
+            raise SipError("bad_status", line[:60]) from None
+        return SipMessage(status=status, reason=parts[2] if len(parts) > 2 else "")
     if len(parts) != 3 or parts[2] != "SIP/2.0" or not _TOKEN.match(parts[0]) or not parts[1]:
         raise SipError("bad_start_line", line[:60])
     return SipMessage(method=parts[0].upper(), uri=parts[1])
@@ -176,17 +245,26 @@ def uri_user(value: str) -> str:
 
 
 def uri_hostport(value: str) -> tuple[str, int] | None:
-    m = re.search(r"sips?:(?:[^@;>\s]+@)?([^;>:\s]+)(?::(\d+))?", value)
+    """Host and port of the first SIP URI; None without one or with a port outside 1–65535."""
+    m = _URI_HOSTPORT.search(value)
     if not m:
         return None
-    return m.group(1), int(m.group(2) or 5060)
+    try:
+        port = number(m.group(2), 1, 65535, "bad_port") if m.group(2) is not None else 5060
+    except SipError:
+        return None
+    return m.group(1).strip("[]"), port
 
 
 def via_address(msg: SipMessage, source: tuple[str, int]) -> tuple[str, int]:
-    """Where a response goes (RFC 3261 §18.2.2 + RFC 3581): ``received``/``rport`` else the source."""
-    via = msg.get("via") or ""
-    rport = param(via, "rport")
-    return source[0], int(rport) if rport and rport.isdigit() else source[1]
+    """Where a response goes (RFC 3261 §18.2.2 + RFC 3581): the source address, at ``rport`` when
+    the top Via gives a valid one."""
+    rport = param(msg.get("via") or "", "rport")
+    try:
+        return source[0], number(rport, 1, 65535, "bad_rport") if rport else source[1]
+    except SipError:
+        return source
+
 
 
 def new_tag() -> str:

@@ -3,19 +3,22 @@
 One :class:`Endpoint` serves both the gateway (listens on UDP+TCP) and the simulator (UDP socket or
 one outgoing TCP connection). Client transactions retransmit over UDP (T1 doubling to T2) and match
 responses by Via branch; server transactions replay their final response to a retransmitted
-request instead of handling it twice. Malformed input is counted and dropped, never raised.
+request instead of handling it twice. Malformed input is counted, never raised: a request whose
+headers parsed but hold an invalid value is answered 400, anything else is dropped. A TCP peer
+names its connection, so a later connection from the same address is a different peer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import socket
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from .sip import SipError, SipMessage, parse, via_address
+from .sip import SipError, SipMessage, parse, response, via_address
 
 log = logging.getLogger(__name__)
 T1, T2 = 0.5, 4.0
@@ -29,17 +32,23 @@ class Peer:
 
     transport: str  # "udp" | "tcp"
     addr: tuple[str, int]
+    conn: int = 0  # TCP: the connection's serial (0 for UDP, or for one no longer known)
 
 
 Handler = Callable[[SipMessage, Peer], Awaitable[None]]
 Reject = Callable[[str], None]
+Closed = Callable[[Peer], None]
 
 
 class Endpoint:
-    def __init__(self, handler: Handler, on_reject: Reject = lambda reason: None, timeout: float = 32 * T1) -> None:
+    def __init__(self, handler: Handler, on_reject: Reject = lambda reason: None, timeout: float = 32 * T1,
+                 on_closed: Closed = lambda peer: None) -> None:
         self.handler = handler
         self.on_reject = on_reject
+        self.on_closed = on_closed  # a TCP connection ended (not called while the endpoint closes)
         self.timeout = timeout
+        self.closing = False
+        self._serials = itertools.count(1)
         self.udp: asyncio.DatagramTransport | None = None
         self.tcp_server: asyncio.base_events.Server | None = None
         self.conns: dict[tuple[str, int], _TcpConn] = {}
@@ -80,9 +89,10 @@ class Endpoint:
         loop = asyncio.get_running_loop()
         _t, conn = await loop.create_connection(lambda: _TcpConn(self), host, port, local_addr=(local_host, 0))
         self.host, self.port = conn.local[0], conn.local[1]
-        return Peer("tcp", conn.remote)
+        return conn.peer
 
     async def close(self) -> None:
+        self.closing = True
         for task in list(self._tasks):
             task.cancel()
         if self.udp is not None:
@@ -106,7 +116,7 @@ class Endpoint:
             self.udp.sendto(data, peer.addr)
             return True
         conn = self.conns.get(peer.addr)
-        if conn is None or conn.transport.is_closing():
+        if conn is None or conn.transport.is_closing() or conn.peer != peer:
             return False
         conn.transport.write(data)
         return True
@@ -158,7 +168,10 @@ class Endpoint:
             msg = parse(data)
         except SipError as exc:
             self.on_reject(exc.reason)
-            log.debug("dropped malformed SIP from %s: %s", peer.addr, exc)
+            bad = exc.message
+            if bad is not None and bad.is_request and bad.method != "ACK":
+                self.reply(bad, response(bad, 400, f"Bad Request ({exc.reason})", source=peer.addr), peer)
+            log.debug("malformed SIP from %s: %s", peer.addr, exc)
             return
         if msg.is_request:
             key = (msg.branch, msg.method or "", msg.call_id)
@@ -212,21 +225,25 @@ class _TcpConn(asyncio.Protocol):
         self.transport: asyncio.Transport
         self.remote: tuple[str, int] = ("", 0)
         self.local: tuple[str, int] = ("", 0)
+        self.peer = Peer("tcp", self.remote)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         sock = transport.get_extra_info("sockname")
         self.remote, self.local = (peer[0], peer[1]), (sock[0], sock[1])
+        self.peer = Peer("tcp", self.remote, next(self.ep._serials))
         self.ep.conns[self.remote] = self
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.ep.conns.get(self.remote) is self:
             del self.ep.conns[self.remote]
+        if not self.ep.closing:
+            self.ep.on_closed(self.peer)
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
-        peer = Peer("tcp", self.remote)
+        peer = self.peer
         while True:
             while self.buf[:2] == b"\r\n":  # keepalive CRLFs between messages
                 del self.buf[:2]

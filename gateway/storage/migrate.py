@@ -31,7 +31,7 @@ MIGRATIONS: list[Migration] = []
 MIGRATION_MODULES: list[str] = [
     "gateway.storage.core", "gateway.recording.index", "gateway.audit.chain", "gateway.identity.models",
     "gateway.policy.grants",
-    "catalog.models",
+    "catalog.models", "adapters.gb28181.store",
 ]
 
 _meta = MetaData()
