@@ -32,10 +32,12 @@ class SipConfig:
     keepalive_misses: int = 3
     catalog_timeout: float = 10.0  # multi-packet Catalog/RecordInfo collection
     request_timeout: float = 8.0  # non-INVITE transaction (T1 retransmissions inside)
-    invite_timeout: float = 10.0
+    invite_timeout: float = 10.0  # INVITE with no answer at all (not even 100 Trying): give up
+    invite_answer_timeout: float = 30.0  # after a 1xx: wait this long for the final answer, then CANCEL
     media_transport: str = "udp"  # udp | tcp-passive | tcp-active
     silence_timeout: float = 6.0  # no media for this long → BYE and re-INVITE
-    reinvites: int = 3
+    reinvites: int = 3  # attempts without media after the first one; then the stream stops ("no media")
+    reinvite_backoff: float = 1.0  # seconds before the first re-INVITE, doubling for each further one
     rtp_low: int = 30000
     rtp_high: int = 30999  # rtp_low = rtp_high = 0: any free port (tests)
 
