@@ -1,8 +1,10 @@
-"""Route registration that documents itself: every route added here appears in OpenAPI 3.1."""
+"""Route registration that documents itself: every route added here appears in OpenAPI 3.1, and
+declares what body it takes (content type and size), which the HTTP guards enforce."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 import json
 from typing import Any
 
@@ -10,31 +12,46 @@ from aiohttp import web
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+KIB, MIB = 1024, 1024 * 1024
+PUBLIC_MAX_BODY = 16 * KIB  # login and other routes anyone can reach: no reason for more
+JSON_MAX_BODY = 1 * MIB
+UPLOAD_MAX_BODY = 64 * MIB
+UPLOAD_TYPES = frozenset({"application/octet-stream", "text/csv", "multipart/form-data"})
+
+
+@dataclass(frozen=True, slots=True)
+class BodyRule:
+    """What a route accepts as a request body: its media type and at most how many bytes."""
+
+    content_type: str
+    max_bytes: int
+
+
+STRICTEST = BodyRule("application/json", PUBLIC_MAX_BODY)  # unmatched paths and undeclared routes
+BODY_RULES = web.AppKey("body_rules", dict)  # route -> BodyRule
+
+
+def body_rule(request: web.Request) -> BodyRule:
+    return request.app[BODY_RULES].get(request.match_info.route, STRICTEST)
+
 
 class HttpError(web.HTTPException):
-    """A JSON error: ``{"error": code, "message": text, "field": name?}``."""
+    """A JSON error: ``{"error": code, "message": text, "field": name?, "request_id": id?}``."""
 
-    def __init__(self, status: int, code: str, message: str, *, field: str | None = None, headers=None) -> None:
+    def __init__(self, status: int, code: str, message: str, *, field: str | None = None,
+                 request_id: str | None = None, headers=None) -> None:  # noqa: ANN001
         self.status_code = status
+        self.code = code
         body = {"error": code, "message": message}
         if field:
             body["field"] = field
+        if request_id:
+            body["request_id"] = request_id
         super().__init__(text=json.dumps(body, ensure_ascii=False), content_type="application/json", headers=headers)
 
 
 def json_response(data: Any, status: int = 200, **kw: Any) -> web.Response:
     return web.json_response(data, status=status, dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str), **kw)
-
-
-async def json_object(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object, or a 400 that says so."""
-    try:
-        body = await request.json()
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError both are
-        raise HttpError(400, "bad_json", "the body must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise HttpError(400, "bad_json", "the body must be a JSON object")
-    return body
 
 
 def public(handler: Handler) -> Handler:
@@ -48,6 +65,7 @@ class Api:
 
     def __init__(self, app: web.Application, title: str, version: str) -> None:
         self.app = app
+        app[BODY_RULES] = {}
         self.doc: dict[str, Any] = {
             "openapi": "3.1.0",
             "info": {"title": title, "version": version},
@@ -86,8 +104,16 @@ class Api:
         query: dict[str, dict[str, Any]] | None = None,
         content_type: str = "application/json",
         status: int = 200,
+        max_body: int | None = None,
     ) -> None:
-        self.app.router.add_route(method, path, handler)
+        """``body_type`` is the only media type a browser session may send here; ``max_body``
+        overrides the size limit (public routes 16 KiB, uploads 64 MiB, anything else 1 MiB)."""
+        route = self.app.router.add_route(method, path, handler)
+        public_route = getattr(handler, "public", False)
+        if max_body is None:
+            max_body = (PUBLIC_MAX_BODY if public_route else UPLOAD_MAX_BODY if body_type in UPLOAD_TYPES
+                        else JSON_MAX_BODY)
+        self.app[BODY_RULES][route] = BodyRule(body_type, max_body)
         op: dict[str, Any] = {
             "summary": summary,
             "tags": [tag],
@@ -103,7 +129,7 @@ class Api:
                 },
             },
         }
-        if getattr(handler, "public", False):
+        if public_route:
             op["security"] = []
         params = [
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
@@ -113,7 +139,8 @@ class Api:
         if params:
             op["parameters"] = params
         if body is not None:
-            op["requestBody"] = {"required": True, "content": {body_type: {"schema": body}}}
+            op["requestBody"] = {"required": True, "description": f"at most {max_body} bytes",
+                                 "content": {body_type: {"schema": body}}}
         oa_path = path.replace("{tail:.*}", "{tail}")
         self.doc["paths"].setdefault(oa_path, {})[method.lower()] = op
 

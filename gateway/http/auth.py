@@ -1,5 +1,8 @@
 """HTTP authentication: bearer token (header), ``access_token`` query (EventSource, WHEP
-links) or the ``vsgw_token`` cookie. Identity-aware authenticators can be chained in."""
+links) or the ``vsgw_token`` cookie. Identity-aware authenticators can be chained in.
+
+Only the cookie is sent by a browser on its own; which credential a request carries decides
+whether the forgery guard applies to it."""
 
 from __future__ import annotations
 
@@ -14,11 +17,23 @@ from gateway.policy import Subject
 Authenticator = Callable[[str, web.Request], Awaitable[Subject | None]]
 
 
-def request_token(request: web.Request) -> str | None:
+COOKIE = "vsgw_token"
+
+
+def request_credential(request: web.Request) -> tuple[str | None, str | None]:
+    """(token, where it came from: "header", "query", "cookie" or None)."""
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
-        return header[7:].strip() or None
-    return request.query.get("access_token") or request.cookies.get("vsgw_token") or None
+        return header[7:].strip() or None, "header"
+    if request.query.get("access_token"):
+        return request.query["access_token"], "query"
+    if request.cookies.get(COOKIE):
+        return request.cookies[COOKIE], "cookie"
+    return None, None
+
+
+def request_token(request: web.Request) -> str | None:
+    return request_credential(request)[0]
 
 
 class StaticTokens:
