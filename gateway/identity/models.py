@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, Integer, String
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, String, inspect, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.storage import Base
@@ -37,6 +38,8 @@ class UserRow(Base):
     clearance: Mapped[int] = mapped_column(Integer, default=1)
     tier: Mapped[str] = mapped_column(String(16), default="sharing")
     totp_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # the last TOTP time-step a login used: a code is accepted once, and no older one after it
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
@@ -64,3 +67,9 @@ class ClientRow(Base):
 
 migration("identity", 1, "users, sessions, machine clients")(
     create_tables(UserRow.__table__, SessionRow.__table__, ClientRow.__table__))
+
+
+@migration("identity", 2, "users.totp_last_step (a TOTP code is used once)")
+def _totp_last_step(conn: Connection) -> None:
+    if "totp_last_step" not in {c["name"] for c in inspect(conn).get_columns("users")}:
+        conn.execute(text("ALTER TABLE users ADD COLUMN totp_last_step BIGINT"))

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from gateway.audit.chain import AuditRow, ChainAudit, load_or_create_key, record_fields
 from gateway.http import HttpError, json_object, json_response, public
+from gateway.http.auth import COOKIE
 from gateway.http.server import gateway_of, subject_of
 from gateway.identity.service import Identity, IdentityConfig, LoginError
 
@@ -70,15 +71,16 @@ async def login(request: web.Request) -> web.Response:
     try:
         token, expires, subject = await identity.login(username, str(body.get("password", "")),
                                                        body.get("totp") and str(body["totp"]), request.remote)
-    except LoginError as exc:
+    except LoginError as exc:  # one answer for every cause; the audit keeps the true one
         await gw.audit.record(actor=f"user:{username[:64]}", action="login", resource="session", decision="deny",
-                              reason=str(exc), address=request.remote)
+                              reason=exc.reason, address=request.remote)
         raise HttpError(401, "login_refused", str(exc)) from None
     await gw.audit.record(actor=subject.id, action="login", resource="session", decision="allow",
                           reason="password" + (" + TOTP" if body.get("totp") else ""), address=request.remote)
     resp = json_response({"token": token, "expires_at": expires.isoformat(),
                           "user": {"name": subject.name, "roles": sorted(subject.roles), "unit": subject.unit}})
-    resp.set_cookie("vsgw_token", token, httponly=True, samesite="Strict", expires=expires.strftime("%a, %d %b %Y %H:%M:%S GMT"))
+    resp.set_cookie(COOKIE, token, path="/", httponly=True, samesite="Strict", secure=request.secure,
+                    expires=expires.strftime("%a, %d %b %Y %H:%M:%S GMT"))
     return resp
 
 
