@@ -6,7 +6,10 @@ it and their channels join the registry. ``vsgw gb-sim`` runs a simulated device
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
+
+from gateway.config import ConfigError, NodeConfig
 
 from .config import SipConfig
 
@@ -17,6 +20,7 @@ __all__ = ["SipConfig", "setup"]
 
 
 def setup(gw: Gateway) -> None:
+    _log_level(gw)
     cfg = gw.config.get(SipConfig)
     if not cfg.enabled:
         return
@@ -25,3 +29,11 @@ def setup(gw: Gateway) -> None:
     adapter = GbAdapter(cfg, gw.metrics, gw.db)
     gw.add_adapter(adapter)
     gw.gb28181 = adapter  # type: ignore[attr-defined]  # the demo and tests find the SIP port here
+
+
+def _log_level(gw: Gateway) -> None:
+    """``[node] log_level`` for the GB/T 28181 loggers; DEBUG adds the INVITE transactions' messages in full."""
+    level = gw.config.get(NodeConfig).log_level.upper()
+    if not isinstance(logging.getLevelName(level), int):
+        raise ConfigError(f"node.log_level: unknown level {level!r} (expected DEBUG, INFO, WARNING or ERROR)")
+    logging.getLogger(__name__).setLevel(level)
