@@ -78,7 +78,7 @@ async def test_r18_only_registered_certificates_map_to_subjects(db_url, make_gat
 
 
 async def test_r18_failed_logins_all_answer_alike_and_the_audit_keeps_why(db_url, make_gateway) -> None:
-    gw = await policy_gateway(make_gateway, db_url, identity={"max_failures": 3})
+    gw = await policy_gateway(make_gateway, db_url, identity={"max_failures": 4})
     identity, _, _ = parts(gw)
     await identity.add_user("op", PASSWORD, ["wall_operator"])
     await identity.add_user("gone", PASSWORD, ["wall_operator"])
@@ -89,17 +89,18 @@ async def test_r18_failed_logins_all_answer_alike_and_the_audit_keeps_why(db_url
             async with http.post(f"{base}/api/login", json=body) as resp:
                 return resp.status, await resp.json()
 
-        for _ in range(3):
+        for _ in range(4):
             await login(username="gone", password="not the password")
         answers = [await login(username="nobody", password=PASSWORD),
                    await login(username="op", password="not the password"),
                    await login(username="root", password=PASSWORD),
                    await login(username="root", password=PASSWORD, totp=wrong_code(secret)),
+                   await login(username="root", password=PASSWORD, totp="１２３４５６"),  # full-width, from an IME
                    await login(username="gone", password=PASSWORD)]
-    assert answers == [(401, {"error": "login_refused", "message": LoginError.MESSAGE})] * 5
+    assert answers == [(401, {"error": "login_refused", "message": LoginError.MESSAGE})] * 6
     assert await denial_reasons(gw, "user:nobody") == ["unknown user"]
     assert await denial_reasons(gw, "user:op") == ["wrong password"]
-    assert await denial_reasons(gw, "user:root") == ["no TOTP code", "wrong TOTP code"]
+    assert await denial_reasons(gw, "user:root") == ["no TOTP code", "wrong TOTP code", "wrong TOTP code"]
     assert (await denial_reasons(gw, "user:gone"))[-1] == "account locked"
 
 

@@ -164,8 +164,9 @@ class Identity:
             return "no TOTP code"
         totp = pyotp.TOTP(user.totp_secret)
         current = totp.timecode(now)
+        given = code.strip().encode()  # bytes: compare_digest refuses non-ASCII str (IME full-width digits)
         matched = [step for step in (current - 1, current, current + 1)
-                   if hmac.compare_digest(totp.generate_otp(step), code.strip())]
+                   if hmac.compare_digest(totp.generate_otp(step).encode(), given)]
         if not matched:
             return "wrong TOTP code"
         step = matched[-1]
