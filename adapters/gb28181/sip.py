@@ -167,22 +167,26 @@ def _check_numbers(msg: SipMessage) -> None:
     _n, method = msg.cseq
     if msg.is_request and method != msg.method:
         raise SipError("bad_cseq", "method differs from the request line")
-    for value in msg.get_all("expires"):
-        number(value, 0, EXPIRES_MAX, "bad_expires")
-    for value in msg.get_all("max-forwards"):
-        number(value, 0, 255, "bad_max_forwards")
-    for header in msg.get_all("via"):
-        for via in header.split(","):
-            _check_via(via)
-    for header in msg.get_all("contact"):
-        if header.strip() == "*":
-            continue
-        for contact in header.split(","):
-            _check_uri_port(contact, "bad_contact_port")
-            if (expires := param(contact.rpartition(">")[2], "expires")) is not None:
-                number(expires, 0, EXPIRES_MAX, "bad_expires")
+    for name, value in msg.headers:  # one pass: this runs for every keepalive
+        check = _HEADER_CHECKS.get(name)
+        if check is not None:
+            check(value)
     if msg.uri:
         _check_uri_port(msg.uri, "bad_uri_port")
+
+
+def _check_contacts(header: str) -> None:
+    if header.strip() == "*":
+        return
+    for contact in header.split(","):
+        _check_uri_port(contact, "bad_contact_port")
+        if (expires := param(contact.rpartition(">")[2], "expires")) is not None:
+            number(expires, 0, EXPIRES_MAX, "bad_expires")
+
+
+def _check_vias(header: str) -> None:
+    for via in header.split(","):
+        _check_via(via)
 
 
 def _check_via(via: str) -> None:
@@ -203,6 +207,14 @@ def _check_uri_port(value: str, reason: str) -> None:
     m = _URI_HOSTPORT.search(value)
     if m and m.group(2) is not None:
         number(m.group(2), 1, 65535, reason)
+
+
+_HEADER_CHECKS = {  # by the canonical names parse() gives headers
+    "Via": _check_vias,
+    "Contact": _check_contacts,
+    "Expires": lambda v: number(v, 0, EXPIRES_MAX, "bad_expires"),
+    "Max-Forwards": lambda v: number(v, 0, 255, "bad_max_forwards"),
+}
 
 
 def _gb_ok(raw: bytes) -> bool:
