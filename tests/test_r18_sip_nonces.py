@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from adapters.gb28181 import digest
-from adapters.gb28181.sip import SipMessage
 from adapters.gb28181.simulator import SimConfig, Simulator
+from adapters.gb28181.sip import SipMessage
 
 from .test_gb28181_signalling import DEV, DEV2, sip, start_sim
 from .test_r18_sip_transport_binding import impostor, rejected

@@ -22,8 +22,8 @@ from .devtime import from_device, to_device
 from .dialog import Invite, Player
 from .manscdp import Manscdp
 from .server import DeviceRefused, GbServer
-from .store import DeviceStore
 from .sip import SipMessage, response, uri_user
+from .store import DeviceStore
 from .transport import Peer
 
 log = logging.getLogger(__name__)
