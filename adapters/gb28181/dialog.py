@@ -190,7 +190,7 @@ class Player:
                 self.metrics.inc("vsgw_gb28181_no_media_total")
                 raise NoMedia(f"no media: {channel_id} sent none over {failures} INVITEs (last: {why})")
             delay = self.cfg.reinvite_backoff * 2 ** (failures - 1)
-            log.info("GB %s %s: %s; re-INVITE %d/%d in %.1f s", dev.id, channel_id, why, failures,
+            log.debug("GB %s %s: %s; re-INVITE %d/%d in %.1f s", dev.id, channel_id, why, failures,
                      self.cfg.reinvites, delay)
             await asyncio.sleep(delay)
 

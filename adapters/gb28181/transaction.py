@@ -33,8 +33,8 @@ _COPIED = ("From", "Call-ID", "Max-Forwards", "User-Agent")
 class InviteTimeout(TimeoutError):
     """No final response in time; ``provisional`` says whether the device had answered 1xx."""
 
-    def __init__(self, label: str, provisional: bool) -> None:
-        super().__init__(f"{label}: {'no final answer after 1xx' if provisional else 'no answer'} to INVITE")
+    def __init__(self, provisional: bool) -> None:
+        super().__init__("no final answer to INVITE after 1xx" if provisional else "no answer to INVITE")
         self.provisional = provisional
 
 
@@ -52,7 +52,6 @@ class InviteClient:
         self.branch = invite.branch
         self.cseq = invite.cseq[0]
         self.udp = peer.transport == "udp"
-        self.transmissions = 0
         self.provisional: SipMessage | None = None
         self.accepted_tag: str | None = None  # To tag of the 2xx handed to the caller
         self.abandoned = False  # the caller gave up: a 2xx from now on is ACKed and BYE'd
@@ -84,20 +83,20 @@ class InviteClient:
                 async with asyncio.timeout(self.calling_timeout):
                     await self._answered.wait()
             if not self._answered.is_set():
-                raise InviteTimeout(self.label, provisional=False)
+                raise InviteTimeout(provisional=False)
             try:
                 async with asyncio.timeout(self.proceeding_timeout):
                     return await asyncio.shield(self._final)
             except TimeoutError:
-                raise InviteTimeout(self.label, provisional=True) from None
+                raise InviteTimeout(provisional=True) from None
         except BaseException:  # timeout, or the caller was cancelled: nothing may be left behind
             self.give_up()
             raise
 
     def give_up(self) -> None:
         """The caller no longer wants the call: CANCEL it once a 1xx is in, BYE any 2xx still to come."""
-        if self._final.done() and not self._final.cancelled() and self.accepted_tag is not None:
-            return  # already handed over: the dialog owns it now
+        if self.accepted_tag is not None:
+            return  # the 2xx was handed over: the dialog owns the call now
         self.abandoned = True
         self._stop_timer_a()  # an abandoned INVITE is not sent again: a device that never had it starts nothing
         if self.provisional is not None and not self._final.done():
@@ -123,7 +122,7 @@ class InviteClient:
 
     # -- responses ---------------------------------------------------------------------------------
     def _on_response(self, msg: SipMessage) -> None:
-        log.debug("%s <- %s", self.label, _text(msg))
+        _dump(self.label, "<-", msg)
         try:
             number, method = msg.cseq
         except ValueError:
@@ -183,12 +182,11 @@ class InviteClient:
 
     # -- what the transaction sends ----------------------------------------------------------------
     def _transmit(self) -> bool:
-        self.transmissions += 1
-        log.debug("%s -> %s", self.label, _text(self.invite))
+        _dump(self.label, "->", self._data)
         return self.endpoint.send(self._data, self.peer)
 
     def _send(self, data: bytes) -> None:
-        log.debug("%s -> %s", self.label, data.decode(errors="replace"))
+        _dump(self.label, "->", data)
         self.endpoint.send(data, self.peer)
 
     def _retransmit(self) -> None:
@@ -244,7 +242,7 @@ class InviteClient:
 
     async def _bye(self, ok: SipMessage) -> None:
         bye = self._in_dialog(ok, "BYE", self.cseq + 1)
-        log.debug("%s -> %s", self.label, _text(bye))
+        _dump(self.label, "->", bye)
         try:
             resp = await self.endpoint.request(bye, self.peer, timeout=BYE_TIMEOUT)
             log.info("GB dialog %s: 200 OK came after the INVITE was given up: ACKed, BYE answered %s",
@@ -289,5 +287,8 @@ def remote_target(invite: SipMessage, ok: SipMessage) -> str:
     return f"sip:{user}@{hostport[0]}:{hostport[1]}" if hostport is not None else uri
 
 
-def _text(msg: SipMessage) -> str:
-    return msg.encode().decode(errors="replace")
+def _dump(label: str, direction: str, msg: SipMessage | bytes) -> None:
+    """The whole message at DEBUG (``[node] log_level``), encoded only when it will be logged."""
+    if log.isEnabledFor(logging.DEBUG):
+        data = msg.encode() if isinstance(msg, SipMessage) else msg
+        log.debug("%s %s %s", label, direction, data.decode(errors="replace"))
