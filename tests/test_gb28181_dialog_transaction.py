@@ -62,7 +62,7 @@ async def pair(make_gateway, transport: str, **sip_kw) -> tuple[object, Scripted
 
 
 async def test_r1_unanswered_udp_invite_retransmits_doubling_and_cancels_only_after_a_late_1xx(make_gateway) -> None:
-    gw, sim, dev = await pair(make_gateway, "udp", invite_timeout=1.7)
+    gw, sim, dev = await pair(make_gateway, "udp", invite_timeout=2.5)
     cid = sim.cfg.channel_ids()[0]
     try:
         with pytest.raises(InviteTimeout) as err:
