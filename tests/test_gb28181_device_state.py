@@ -95,3 +95,29 @@ async def test_r15_catalog_deletions_are_stored(make_gateway, tmp_path) -> None:
         assert [ch.id for ch in gw.gb28181.channels()] == [a]
     finally:
         await sim.stop()
+
+
+async def test_r15_tcp_device_registers_again_after_restart_its_channels_listed_meanwhile(make_gateway,
+                                                                                         tmp_path) -> None:
+    """A TCP binding is the connection, which the restart closed: the channels come back at once,
+    the device is told to register (not taken for an impostor) on its new connection."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'gb.db'}"
+    port = free_port()
+    first = await first_gateway(tmp_path, url, port)
+    try:
+        sim = await start_sim(first, transport="tcp")
+        cid = sim.cfg.channel_ids()[0]
+        await until(lambda: cid in first.registry.channels)
+    finally:
+        await first.stop()
+    gw = await make_gateway(sip=sip(port=port), storage={"url": url})
+    try:
+        assert cid in gw.registry.channels and not gw.registry.channels[cid].online
+        await sim.open()  # the device reconnects
+        assert await sim.keepalive() == 403
+        assert gw.metrics.value("vsgw_gb28181_keepalive_total", result="unregistered") == 1
+        assert gw.metrics.value("vsgw_gb28181_rejected_total", reason="foreign_source") == 0
+        await sim.register()
+        await until(lambda: gw.registry.channels[cid].online)
+    finally:
+        await sim.stop()

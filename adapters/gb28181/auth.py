@@ -40,7 +40,7 @@ class Authenticator:
         dev = self.devices.identify(user)
         if dev is None and req.method in IN_DIALOG:
             dev = self.devices.bound_to(peer)
-        if dev is None:
+        if dev is None or not dev.registered:  # no registration: nothing speaks for the device
             self.rejected("unregistered")
             self.reply(req, peer, 403, "Register First")
             return None

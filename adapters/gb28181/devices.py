@@ -4,8 +4,9 @@ A successful REGISTER binds a device to the transport it came over: its UDP sour
 port, or its own TCP connection. Only that binding may speak for the device (or for its
 channels) until the next authenticated REGISTER; a keepalive never moves it. A device is online
 while registered and keeping alive (WVP's rule: offline at the earlier of the registration's end
-and ``misses`` silent keepalive intervals); a keepalive over its binding within the registration
-brings it back, which is how devices return after a gateway restart without re-registering.
+and ``misses`` silent keepalive intervals); a keepalive (or any request) over its binding within
+the registration brings it back, which is how devices return after a gateway restart without
+re-registering.
 Losing a TCP connection ends its registration (GB/T 28181-2022). Going offline takes the
 channels offline too. Times are wall-clock seconds, so they mean the same after a restart.
 """
@@ -99,21 +100,22 @@ class Devices:
             self._end(dev, "unregistered")
 
     def restore(self, dev: Device) -> None:
-        """A device from the store, offline until it speaks over its binding."""
+        """A device from the store, offline until it speaks over its binding. A TCP binding was its
+        connection, gone with the restart: such a device registers again."""
         dev.online = False
+        if dev.peer.transport == "tcp":
+            dev.expires_at = 0.0
         self.by_id[dev.id] = dev
         self._bind(dev, dev.peer)
         for cid in dev.channels:
             self.owner[cid] = dev.id
 
-    def keepalive(self, dev: Device) -> bool:
-        """Record a keepalive that came over the device's binding; False when not registered."""
-        if not dev.registered:
-            return False
+    def seen(self, dev: Device, how: str) -> None:
+        """A keepalive (or another request) from a registered device over its binding — the caller
+        checked both — shows it alive."""
         dev.last_keepalive = time.time()
-        self._set(dev, True, "keepalive")
+        self._set(dev, True, how)
         self.on_record(dev, "keepalive")
-        return True
 
     def connection_closed(self, peer: Peer) -> None:
         dev = self.bound_to(peer)

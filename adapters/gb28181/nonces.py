@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from .transport import Peer
 
 LIFETIME = 60.0  # a device answers a 401 at once; this leaves room for a slow one
-LIMIT = 200_000  # a registration storm of every device at once stays well inside
+LIMIT = 100_000  # a registration storm of every device at once stays well inside
 
 
 @dataclass(slots=True)

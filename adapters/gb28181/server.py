@@ -146,22 +146,14 @@ class GbServer:
         keepalive = msg.kind == "notify" and msg.cmd.lower() == "keepalive"
         dev = self.auth.sender(req, peer)
         if dev is None:
-            if keepalive and named is None:  # a device we forgot, or never knew: it must register
+            if keepalive and (named is None or not named.registered):  # forgotten, unknown, or lapsed
                 self.metrics.inc("vsgw_gb28181_keepalive_total", result="unregistered")
             return
-        if keepalive:
-            if not self.devices.keepalive(dev):
-                # its registration ended (unregistered, expired, connection lost): make it re-register
-                self.metrics.inc("vsgw_gb28181_keepalive_total", result="unregistered")
-                self.auth.reply(req, peer, 403, "Register First")
-                return
-            self.metrics.inc("vsgw_gb28181_keepalive_total", result="ok")
-            self.auth.reply(req, peer, 200)
-            return
-        if not dev.online:
-            self.auth.reply(req, peer, 403, "Register First")
-            return
+        self.devices.seen(dev, "keepalive" if keepalive else "message")
         self.auth.reply(req, peer, 200)
+        if keepalive:
+            self.metrics.inc("vsgw_gb28181_keepalive_total", result="ok")
+            return
         if msg.kind == "response" and self.collector.feed(msg):
             return
         for fn in self.on_message:
