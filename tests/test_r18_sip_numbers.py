@@ -6,6 +6,7 @@ and TCP, and the server keeps serving the registered device. The registrar bound
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,7 @@ from .test_gb28181_signalling import sip as sip_section
 from .test_gb28181_signalling import start_sim
 from .test_r18_sip_transport_binding import rejected
 
+SIPP = Path(__file__).parent / "sipp"
 TEMPLATE = ("REGISTER sip:34020000002000000001@3402000000 SIP/2.0\r\n"
             "Via: SIP/2.0/{proto} 127.0.0.1:5060;rport;branch=z9hG4bK{n}\r\n"
             "From: <sip:34020000001320000005@3402000000>;tag=a\r\n"
@@ -135,3 +137,24 @@ async def test_r18_sip_registrar_bounds_expires(make_gateway) -> None:
         assert gw.gb28181.server.devices.get(sim.cfg.device_id).expires == 7200
     finally:
         await sim.stop()
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_r18_sipp_peer_with_bad_numbers_gets_400_then_is_served(make_gateway, transport) -> None:
+    """sipp (a third-party SIP stack) sends rport=70000 and an Arabic-Indic CSeq: 400 for each, and
+    the well-formed REGISTER that follows is challenged as usual."""
+    gw = await make_gateway(sip=sip_section())
+    proc = await asyncio.create_subprocess_exec(
+        "sipp", f"127.0.0.1:{gw.gb28181.server.port}", "-sf", str(SIPP / "bad_numbers.xml"),
+        "-s", "34020000002000000001", "-key", "dev", "34020000001320000006", "-key", "realm", "3402000000",
+        "-i", "127.0.0.1", "-p", "0", "-t", "t1" if transport == "tcp" else "u1", "-m", "1", "-nostdin",
+        "-timeout", "20s", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        rc = await asyncio.wait_for(proc.wait(), 30)
+        err = (await proc.stderr.read()).decode(errors="replace")
+        assert rc == 0, err[-2000:]
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert rejected(gw, "bad_rport") == 1 and rejected(gw, "bad_cseq") == 1
