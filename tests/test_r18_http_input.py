@@ -1,6 +1,6 @@
 """R18 (MLPS level 3): hostile input is a clear, counted 400 and the gateway keeps serving: deeply
-nested or non-object JSON, out-of-range numbers, NUL bytes and broken percent-escapes in the target.
-An unexpected failure is a 500 that names a request id and nothing of the internals."""
+nested or non-object JSON, out-of-range numbers, NUL bytes and broken percent-escapes in the target,
+a Host with an impossible port. An unexpected failure is a 500 that names a request id and nothing of the internals."""
 
 from __future__ import annotations
 
@@ -33,11 +33,11 @@ def test_r18_nesting_depth_is_measured_exactly_whatever_the_strings_hold(depth: 
     assert too_deep(json.dumps(nested(depth, leaf))) == (depth > MAX_DEPTH)
 
 
-async def raw_status(port: int, target: bytes) -> tuple[bytes, dict]:
+async def raw_status(port: int, target: bytes, host: bytes = b"127.0.0.1") -> tuple[bytes, dict]:
     """GET an exact byte target (no client normalisation); the status line and JSON body."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
-        writer.write(b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        writer.write(b"GET " + target + b" HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n")
         await writer.drain()
         head, _, body = (await asyncio.wait_for(reader.read(), 10)).partition(b"\r\n\r\n")
     finally:
@@ -70,16 +70,18 @@ async def test_r18_hostile_json_is_a_counted_400_not_a_500(make_gateway) -> None
 
 
 @pytest.mark.asyncio
-async def test_r18_nul_bytes_and_broken_escapes_in_the_target_are_a_400(make_gateway) -> None:  # noqa: ANN001
+async def test_r18_nul_bytes_broken_escapes_and_a_bad_host_are_a_400(make_gateway) -> None:  # noqa: ANN001
     gw = await make_gateway()
     targets = [b"/admin/%00", b"/admin/index.html%00.js", b"/api/cameras/%zz", b"/catalogue%", b"/admin/%ff%fe",
                b"/api/cameras?q=%00", b"/api/cameras?q=%e4%b8"]
     for target in targets:
         status, err = await raw_status(gw.http_port, target)
         assert status.startswith(b"HTTP/1.1 400") and err["error"] == "bad_target", target
+    status, err = await raw_status(gw.http_port, b"/healthz", host=b"127.0.0.1:99999")
+    assert status.startswith(b"HTTP/1.1 400") and "Host" in err["message"]
     status, _ = await raw_status(gw.http_port, b"/api/cameras?q=%E4%B8%9C")  # a well-formed escape (东) is fine
     assert status.startswith(b"HTTP/1.1 401")
-    assert gw.metrics.value("vsgw_http_refused_total", error="bad_target") == len(targets)
+    assert gw.metrics.value("vsgw_http_refused_total", error="bad_target") == len(targets) + 1
     assert gw.metrics.value("vsgw_http_errors_total") == 0
 
 

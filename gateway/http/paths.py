@@ -1,6 +1,7 @@
 """Malformed request targets are a 400 before any route sees them: a broken percent-escape, an
 escape that does not decode to UTF-8, a control character in the path or a NUL in the query
-(which PostgreSQL text columns and file-system calls cannot take)."""
+(which PostgreSQL text columns and file-system calls cannot take), or a ``Host`` that is no
+host[:port] (the request's URL, which the forgery guard and handlers use, is built from it)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,11 @@ def target_problem(raw_target: str) -> str | None:
 @web.middleware
 async def reject_malformed_targets(request: web.Request, handler):  # noqa: ANN001, ANN201
     problem = target_problem(request.raw_path)
+    if problem is None:
+        try:
+            request.url  # noqa: B018 - built from Host; a port such as 99999 raises here
+        except ValueError:
+            problem = "a Host header that is not host[:port]"
     if problem is not None:
         raise HttpError(400, "bad_target", f"malformed request target: {problem}")
     return await handler(request)
