@@ -5,6 +5,7 @@ PARTS: list[str] = [
     "gateway.http.web_core",
     "gateway.http.web_ptz",
     "gateway.policy.web",
+    "gateway.audit.part",
     "catalog.web",
     "adapters.synthetic",
     "adapters.rtsp",

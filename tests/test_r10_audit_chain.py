@@ -24,7 +24,7 @@ async def _trail(make_gateway, db_url: str):  # noqa: ANN001, ANN202
         await gate.authorize(op, Action.VIEW_LIVE, gw.camera_resource(cam))
     key = gw.config.data_path("keys", "audit-ed25519.pub")
     await gw.stop()  # writes the final signed checkpoint
-    return gw, argparse.Namespace(config=None, db=db_url, key=str(key))
+    return gw, argparse.Namespace(config=None, db=db_url, key=str(key), witness=None, stopped=False)
 
 
 @pytest.mark.parametrize("tamper", ["update", "delete", "swap"])
