@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from gateway.media import AccessUnit
+from gateway.policy import Decision, InternalAccess
 
 
 class NotSupported(Exception):
@@ -104,6 +105,8 @@ class Adapter(ABC):
         raise NotSupported(f"{self.kind} channels keep no recordings")
 
     def open_playback(
-        self, channel_id: str, start: datetime, end: datetime, speed: float = 1.0
+        self, access: Decision | InternalAccess, channel_id: str, start: datetime, end: datetime, speed: float = 1.0
     ) -> AsyncIterator[AccessUnit]:
+        """The device's own recordings of [start, end): ``access`` is the gate's VIEW_PLAYBACK decision
+        covering that range (checked before any request goes to the device)."""
         raise NotSupported(f"{self.kind} channels have no playback")

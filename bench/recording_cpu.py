@@ -21,6 +21,9 @@ import gateway.recording  # noqa: E402,F401 - registers [recording]
 from gateway.app import Gateway  # noqa: E402
 from gateway.config import Config  # noqa: E402
 from gateway.recording.web import PART  # noqa: E402
+from gateway.policy import InternalAccess  # noqa: E402
+
+TEST_READER = InternalAccess("test")
 
 GOAL = 0.005  # of one core, per camera
 
@@ -44,7 +47,7 @@ async def run(n: int, seconds: float, segment: float, record: bool, loops: dict)
         for adapter in gw.adapters:  # share pre-rendered loops between runs (encoding is not what we measure)
             adapter._loops = loops
         await gw.start()
-        readers = [] if record else [gw.hub.subscribe(f"c{i}", name="null") for i in range(n)]
+        readers = [] if record else [gw.hub.subscribe(TEST_READER, f"c{i}", name="null") for i in range(n)]
         drains = [asyncio.create_task(_drain(r)) for r in readers]
         for i in range(n):
             await asyncio.wait_for(gw.hub.stream(f"c{i}").first_unit.wait(), 300)

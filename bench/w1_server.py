@@ -21,6 +21,9 @@ from pathlib import Path
 import sys
 import tempfile
 import time
+from gateway.policy import InternalAccess  # noqa: E402
+
+TEST_READER = InternalAccess("test")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -37,7 +40,7 @@ async def serve_vsgw(port: int, token: str, gop: int) -> None:
                   "webrtc": {"host_addresses": ["127.0.0.1"]}, "cameras": cams}, env={})
     gw = Gateway(cfg)
     await gw.start()
-    readers = [gw.hub.subscribe(c["id"], name="bench-warm") for c in cams]
+    readers = [gw.hub.subscribe(TEST_READER, c["id"], name="bench-warm") for c in cams]
     for r in readers:  # pre-render and first keyframe before we say READY
         await r.get()
     drains = [asyncio.ensure_future(_drain(r)) for r in readers]

@@ -30,6 +30,9 @@ from gateway.egress.grpc.certs import write_dev_pki  # noqa: E402
 from gateway.policy import Subject  # noqa: E402
 from proto.vsgw.v1 import vsgw_pb2 as pb  # noqa: E402
 from proto.vsgw.v1 import vsgw_pb2_grpc as rpc  # noqa: E402
+from gateway.policy import InternalAccess  # noqa: E402
+
+TEST_READER = InternalAccess("test")
 
 CLIENT = "police-image-platform"
 
@@ -131,7 +134,7 @@ async def run_gateway(args: argparse.Namespace, pki: dict[str, str], data: Path)
     gw.certificate_subject = lambda cn: Subject(id=f"cert:{cn}", kind="client", name=cn, roles=frozenset({"platform"}),
                                                 tier="police", clearance=5)
     try:
-        keep = [gw.hub.subscribe(c["id"], name="warm") for c in cams]  # pre-render before measuring
+        keep = [gw.hub.subscribe(TEST_READER, c["id"], name="warm") for c in cams]  # pre-render before measuring
         for r in keep:
             await r.get()
         result = await measure(f"127.0.0.1:{gw.grpc.port}", pki, [c["id"] for c in cams], args)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from gateway.policy import Action, Resource, Subject
+from gateway.policy import Action, Resource, Subject, subject_access
 
 from . import schema
 from .models import DOC_KINDS, CameraRow, DocumentRow, SiteRow, SystemRow, UnitRow
@@ -73,16 +73,15 @@ class Registry:
     # -- authorisation -------------------------------------------------------------------
     async def allow(self, subject: Subject, kind: str, ident: str, unit: str | None,
                     action: Action = Action.MANAGE, quiet: bool = False, level: int = 0) -> bool:
-        decision = await self.gw.policy.authorize(subject, action,
-                                                  Resource(kind, ident, unit=unit, security_level=level),
-                                                  {"quiet": True} if quiet else None)
+        resource = Resource(kind, ident, unit=unit, security_level=level)
+        decision = await self.gw.policy.authorize(subject_access(subject, action, resource, "http", quiet=quiet))
         return decision.allowed
 
     async def require(self, subject: Subject, kind: str, ident: str, unit: str | None, level: int = 0) -> None:
         """MANAGE at the record's security level: a write needs the clearance a read of its
         confidential fields needs (R4). The gate's reason never names a field's value."""
-        decision = await self.gw.policy.authorize(subject, Action.MANAGE,
-                                                  Resource(kind, ident, unit=unit, security_level=level))
+        resource = Resource(kind, ident, unit=unit, security_level=level)
+        decision = await self.gw.policy.authorize(subject_access(subject, Action.MANAGE, resource, "http"))
         if not decision:
             raise Forbidden(decision.reason)
 
@@ -190,8 +189,8 @@ class Registry:
             unit, level = (system.unit_id, system.security_level) if system is not None else ("", 0)
         if errors:
             raise Invalid(errors)
-        decision = await self.gw.policy.authorize(subject, Action.MANAGE,
-                                                  Resource(kind, clean["id"], unit=unit, security_level=level))
+        resource = Resource(kind, clean["id"], unit=unit, security_level=level)
+        decision = await self.gw.policy.authorize(subject_access(subject, Action.MANAGE, resource, "http"))
         if not decision:
             raise Forbidden(decision.reason, "unit_id" if kind != "camera" else "system_id")
         return Pending(kind, row, unit)

@@ -20,8 +20,12 @@ from gateway.http.server import create_app
 from gateway.media import AccessUnit, Hub, ReaderLimits, Stream, parse_key
 from gateway.metrics import Metrics
 from gateway.parts import PARTS
-from gateway.audit import AuditSink, LogAudit
-from gateway.policy import AuthenticatedOnly, PolicyGate, Resource, Subject
+from gateway.audit.chain import ChainAudit, load_or_create_key
+from gateway.config import ConfigError
+from gateway.identity.service import Identity, IdentityConfig
+from gateway.policy import Resource, Subject
+from gateway.policy.gate import TieredGate
+from gateway.policy.sessions import VideoSessions
 from gateway.registry import ChannelRegistry
 from gateway.storage import Database
 
@@ -42,20 +46,20 @@ class Gateway:
         media = config.get(MediaConfig)
         self.reader_limits = ReaderLimits(media.reader_max_bytes, media.reader_max_delay)
         self.hub = Hub(self._open, linger=media.linger, on_state=self._stream_state)
-        self.policy: PolicyGate = AuthenticatedOnly()
-        self.audit: AuditSink = LogAudit()
-        # machine clients: mTLS certificate common name -> subject (the identity part replaces it)
-        self.certificate_subject: Callable[[str], Subject | None] = lambda cn: Subject(
-            id=f"cert:{cn}", kind="client", name=cn, tier="police", clearance=9, roles=frozenset({"platform"})
-        )
+        # the composition root of the controls: the durable audit chain, the tiered gate over it, and
+        # the identities it decides for; nothing else is a gate, and there is no allow-all fallback
+        self.audit = ChainAudit(self.db, load_or_create_key(config.data_path("keys", "audit-ed25519.pem")))
+        self.policy = TieredGate(self.audit)
+        self.sessions = VideoSessions(self.audit)  # open video sessions, each closed when its grant ends
+        self.identity = Identity(self.db, config.get(IdentityConfig))
+        self.certificate_subject: Callable[[str], Subject | None] = self.identity.certificate_subject
         # recorded footage (the recording part sets it): open_playback / ranges over stored segments
         self.recordings: Any = None
-        self.identity: Any = None  # users, sessions, machine clients (the policy part sets it)
         self.grpc: Any = None  # the gRPC egress when enabled (its bound port: gw.grpc.port)
         self.resource_resolver: Callable[[str], Resource] = lambda cid: Resource("camera", cid)
         http = config.get(HttpConfig)
         self.tokens = list(http.tokens) or [self._stored_token()]
-        self.authenticators: list[Authenticator] = [StaticTokens(self.tokens)]
+        self.authenticators: list[Authenticator] = [StaticTokens(self.tokens), self.identity.authenticate]
         self.app, self.api = create_app(self)
         self.adapters: list[Adapter] = []
         self.on_start: list[Hook] = []
@@ -94,10 +98,13 @@ class Gateway:
 
     # -- lifecycle ------------------------------------------------------------------
     async def start(self) -> None:
+        if not isinstance(self.policy, TieredGate) or not isinstance(self.audit, ChainAudit):
+            raise ConfigError("refusing to start: the policy gate or the audit chain was replaced (fail closed)")
         ran = await self.db.migrate()
         for step in ran:
             log.info("migrated %s", step)
         await self.bus.start()
+        self.sessions.started()
         await self.registry.start()
         for adapter in self.adapters:
             await adapter.start(self.registry.context(adapter))
@@ -115,6 +122,7 @@ class Gateway:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self.sessions.stop()
         for hook in reversed(self.on_stop):
             try:
                 await hook()

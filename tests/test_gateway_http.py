@@ -9,6 +9,9 @@ import aiohttp
 import av
 
 from tests.conftest import TOKEN, auth, synthetic
+from gateway.policy import InternalAccess
+
+TEST_READER = InternalAccess("test")
 
 
 async def test_healthz_is_public_and_everything_else_needs_a_token(make_gateway) -> None:  # noqa: ANN001
@@ -27,7 +30,7 @@ async def test_healthz_is_public_and_everything_else_needs_a_token(make_gateway)
 
 async def test_camera_stats_show_a_live_synthetic_stream(make_gateway) -> None:  # noqa: ANN001
     gw = await make_gateway(cameras=[synthetic("cam-1", name="East Gate 东门")])
-    reader = gw.hub.subscribe("cam-1")
+    reader = gw.hub.subscribe(TEST_READER, "cam-1")
     units = [await asyncio.wait_for(reader.get(), 10) for _ in range(30)]
     assert units[0].keyframe
     codec = av.CodecContext.create("h264", "r")
@@ -57,7 +60,7 @@ async def test_events_follow_stream_start_over_sse(make_gateway) -> None:  # noq
         async with http.get(f"{base}/api/events?topics=stream.&access_token={TOKEN}") as r:
             assert r.headers["Content-Type"].startswith("text/event-stream")
             await r.content.readline()  # ": connected"
-            reader = gw.hub.subscribe("cam-1")
+            reader = gw.hub.subscribe(TEST_READER, "cam-1")
             event = None
             async for line in r.content:
                 if line.startswith(b"data: "):

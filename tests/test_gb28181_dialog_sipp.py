@@ -16,6 +16,9 @@ from gateway.bus import StreamState
 
 from .test_gb28181_signalling import sip, until
 from .test_gb28181_sipp import CHAN, DEV
+from gateway.policy import InternalAccess
+
+TEST_READER = InternalAccess("test")
 
 HERE = Path(__file__).parent / "sipp"
 PASSWORD = "sipp-pw"
@@ -178,7 +181,7 @@ async def test_r1_device_without_media_gets_bounded_backed_off_reinvites_then_no
 
         gw.gb28181.player.invite = timed_invite  # type: ignore[method-assign]
         with gw.bus.subscribe("stream.state") as events, \
-                gw.hub.subscribe(CHAN, name="test", limits=gw.reader_limits) as reader:
+                gw.hub.subscribe(TEST_READER, CHAN, name="test", limits=gw.reader_limits) as reader:
             event = await asyncio.wait_for(events.get(), 15)
             assert isinstance(event, StreamState) and event.key == CHAN and not event.running
             assert event.reason is not None and event.reason.startswith("no media")

@@ -13,6 +13,9 @@ from adapters.gb28181.sdp import Sdp
 from adapters.gb28181.simulator import Quirks, SimConfig, Simulator
 
 from .test_gb28181_signalling import sip, until
+from gateway.policy import InternalAccess
+
+TEST_READER = InternalAccess("test")
 
 
 async def setup_pair(make_gateway, media_transport: str = "udp", sim_transport: str = "udp",
@@ -29,7 +32,7 @@ async def setup_pair(make_gateway, media_transport: str = "udp", sim_transport: 
 async def decoded_frames(gw, cid: str, want: int = 10, timeout: float = 15.0) -> int:
     decoder = av.CodecContext.create("h264", "r")
     frames = 0
-    with gw.hub.subscribe(cid, name="test", limits=gw.reader_limits) as reader:
+    with gw.hub.subscribe(TEST_READER, cid, name="test", limits=gw.reader_limits) as reader:
         async with asyncio.timeout(timeout):
             async for unit in reader:
                 assert unit.codec == "h264"
@@ -70,7 +73,7 @@ async def test_r1_device_answering_with_its_own_ssrc_still_streams(make_gateway)
 async def test_r1_silent_stream_is_reinvited(make_gateway) -> None:
     gw, sim, cid = await setup_pair(make_gateway, silence_timeout=1.0)
     try:
-        with gw.hub.subscribe(cid, name="test", limits=gw.reader_limits) as reader:
+        with gw.hub.subscribe(TEST_READER, cid, name="test", limits=gw.reader_limits) as reader:
             await asyncio.wait_for(reader.get(), 10)
             first = next(iter(sim.sessions.values()))
             await first.sender.close()  # the device keeps the dialog but stops sending
@@ -94,7 +97,7 @@ async def test_r1_playback_with_mansrtsp_and_end_of_file(make_gateway) -> None:
         assert len(records) == 2 and records[0].start == start and records[0].end == end
         units = 0
         async with asyncio.timeout(30):  # far below the 120 s silence timeout: the end of file ended it
-            async for unit in adapter.open_playback(cid, start, end):
+            async for unit in adapter.open_playback(TEST_READER, cid, start, end):
                 units += 1
                 if units == 3:
                     await adapter.playback_control(cid, scale=2.0)
@@ -132,7 +135,7 @@ async def test_r1_download_offers_speed_and_ends_on_media_status(make_gateway) -
 async def test_r1_substream_offered_with_2022_streamnumber(make_gateway) -> None:
     gw, sim, cid = await setup_pair(make_gateway)
     try:
-        with gw.hub.subscribe(cid, substream=1, name="test", limits=gw.reader_limits) as reader:
+        with gw.hub.subscribe(TEST_READER, cid, substream=1, name="test", limits=gw.reader_limits) as reader:
             assert (await asyncio.wait_for(reader.get(), 10)).codec == "h264"
         offer = (await sim.wait_for(lambda e: e[0] == "INVITE"))[2]
         assert offer.substream == 1

@@ -6,6 +6,9 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from gateway.media import AccessUnit, H264, Hub, ReaderLimits, Stream
+from gateway.policy import InternalAccess
+
+TEST_READER = InternalAccess("test")
 
 SPS, PPS = b"\x67\x42\x00\x1f", b"\x68\xce\x3c\x80"
 
@@ -35,12 +38,12 @@ class Feed:
 async def test_new_reader_starts_at_cached_keyframe_with_parameter_sets() -> None:
     feed = Feed()
     stream = Stream("cam", feed.source, linger=0.1)
-    first = stream.subscribe("first")
+    first = stream.subscribe(TEST_READER, "first")
     for i in range(7):
         feed.queue.put_nowait(unit(i, key=(i % 5 == 0)))
     for _ in range(7):
         await first.get()
-    late = stream.subscribe("late")
+    late = stream.subscribe(TEST_READER, "late")
     got = late.get_nowait()
     assert got is not None and got.keyframe and got.pts == 5 * 3600
     assert got.params == (SPS, PPS) and got.data.startswith(b"\x00\x00\x00\x01" + SPS)
@@ -51,8 +54,8 @@ async def test_new_reader_starts_at_cached_keyframe_with_parameter_sets() -> Non
 async def test_slow_reader_skips_to_next_keyframe_and_others_get_everything() -> None:
     feed = Feed()
     stream = Stream("cam", feed.source, linger=0.1)
-    fast = stream.subscribe("fast")
-    slow = stream.subscribe("slow", ReaderLimits(max_bytes=10_000, max_delay=10))
+    fast = stream.subscribe(TEST_READER, "fast")
+    slow = stream.subscribe(TEST_READER, "slow", ReaderLimits(max_bytes=10_000, max_delay=10))
     received = []
     for i in range(31):
         stream.write(unit(i, key=(i % 10 == 0)))
@@ -70,7 +73,7 @@ async def test_slow_reader_skips_to_next_keyframe_and_others_get_everything() ->
 async def test_reader_bounded_by_media_time() -> None:
     feed = Feed()
     stream = Stream("cam", feed.source)
-    slow = stream.subscribe("slow", ReaderLimits(max_bytes=10**9, max_delay=1.0))
+    slow = stream.subscribe(TEST_READER, "slow", ReaderLimits(max_bytes=10**9, max_delay=1.0))
     for i in range(60):  # 60 frames at 25 fps = 2.4 s of media, never read
         stream.write(unit(i, key=(i % 25 == 0), size=10))
     queued = []
@@ -84,10 +87,10 @@ async def test_reader_bounded_by_media_time() -> None:
 async def test_reader_joining_late_in_a_long_gop_gets_it_all_then_is_bounded_again() -> None:
     feed = Feed()
     stream = Stream("cam", feed.source)
-    warm = stream.subscribe("warm")
+    warm = stream.subscribe(TEST_READER, "warm")
     for i in range(90):  # 3.6 s into a GOP, longer than the reader's 1 s bound
         stream.write(unit(i, key=(i == 0), size=10))
-    late = stream.subscribe("late", ReaderLimits(max_bytes=10**9, max_delay=1.0))
+    late = stream.subscribe(TEST_READER, "late", ReaderLimits(max_bytes=10**9, max_delay=1.0))
     stream.write(unit(90, key=False, size=10))  # live goes on before the reader runs
     got = []
     while (u := late.get_nowait()) is not None:
@@ -103,7 +106,7 @@ async def test_reader_joining_late_in_a_long_gop_gets_it_all_then_is_bounded_aga
 async def test_ingest_starts_on_first_reader_and_stops_after_linger() -> None:
     feed = Feed()
     hub = Hub(feed.source, linger=0.05)
-    reader = hub.subscribe("cam")
+    reader = hub.subscribe(TEST_READER, "cam")
     feed.queue.put_nowait(unit(0, True))
     assert (await asyncio.wait_for(reader.get(), 2)).keyframe
     assert feed.opened == 1 and hub.streams["cam"].running
@@ -116,8 +119,8 @@ async def test_ingest_starts_on_first_reader_and_stops_after_linger() -> None:
 async def test_reader_returning_within_linger_keeps_ingest() -> None:
     feed = Feed()
     hub = Hub(feed.source, linger=5)
-    hub.subscribe("cam").close()
-    again = hub.subscribe("cam")
+    hub.subscribe(TEST_READER, "cam").close()
+    again = hub.subscribe(TEST_READER, "cam")
     feed.queue.put_nowait(unit(0, True))
     await asyncio.wait_for(again.get(), 2)
     assert feed.opened == 1
@@ -135,7 +138,7 @@ async def test_failing_source_restarts_with_backoff_and_reports_state() -> None:
         raise ConnectionResetError("camera went away")
 
     stream = Stream("cam", flaky, on_state=lambda s, running, why: states.append((running, why)), backoff=(0.01, 0.02))
-    reader = stream.subscribe()
+    reader = stream.subscribe(TEST_READER)
     await asyncio.wait_for(reader.get(), 2)
     await asyncio.wait_for(reader.get(), 2)
     assert attempts >= 2 and stream.restarts >= 1
@@ -146,7 +149,7 @@ async def test_failing_source_restarts_with_backoff_and_reports_state() -> None:
 async def test_stats_report_fps_bitrate_and_keyframe_interval() -> None:
     feed = Feed()
     stream = Stream("cam", feed.source)
-    stream.subscribe()
+    stream.subscribe(TEST_READER)
     for i in range(10):
         stream.write(unit(i, key=(i % 5 == 0), size=1000))
     stats = stream.stats()

@@ -17,6 +17,9 @@ from adapters.gb28181.simulator import Quirks, SimConfig, Simulator
 from gateway.bus import Alarm
 
 from .test_gb28181_signalling import DEV, sip, start_sim, until
+from gateway.policy import InternalAccess
+
+TEST_READER = InternalAccess("test")
 
 
 async def impostor(gw, transport: str = "udp", **kw) -> Simulator:
@@ -157,7 +160,7 @@ async def test_r18_sip_media_status_from_a_channel_id_reaches_its_device(make_ga
         end = datetime.now().replace(microsecond=0)
         units = 0
         async with asyncio.timeout(30):
-            async for _unit in gw.gb28181.open_playback(cid, end - timedelta(minutes=10), end):
+            async for _unit in gw.gb28181.open_playback(TEST_READER, cid, end - timedelta(minutes=10), end):
                 units += 1
         assert 5 <= units <= sim.cfg.playback_seconds * sim.cfg.fps
         assert rejected(gw, "unregistered") == 0

@@ -15,6 +15,9 @@ from gateway.tools.pull import channel as client_channel
 from proto.vsgw.v1 import vsgw_pb2 as pb
 from proto.vsgw.v1 import vsgw_pb2_grpc as rpc
 from tests.conftest import synthetic
+from gateway.policy import InternalAccess
+
+TEST_READER = InternalAccess("test")
 
 CLIENT = "police-image-platform"
 
@@ -36,7 +39,7 @@ async def test_grpc_pull_playback_returns_the_recorded_frames(make_gateway, tmp_
         await asyncio.sleep(0.1)
     (first, last), = await gw.recordings.ranges("rec-1", datetime.now(UTC) - timedelta(minutes=1), datetime.now(UTC))
     start, end = first, first + timedelta(seconds=1.5)
-    recorded = [u async for u in await gw.recordings.open_playback("rec-1", start, end, 0)]
+    recorded = [u async for u in await gw.recordings.open_playback(TEST_READER, "rec-1", start, end, 0)]
 
     req = pb.PullPlaybackRequest(camera_id="rec-1", speed=16)
     req.start.FromDatetime(start)

@@ -21,6 +21,9 @@ from adapters.rtsp.target import parse_target
 from gateway.config import CameraConfig
 from tests.conftest import auth, free_port, synthetic
 from tests.rtsp_server import RtspServer
+from gateway.policy import InternalAccess
+
+TEST_READER = InternalAccess("test")
 
 USER, PASSWORD = "operator", "Corr3ct-Horse-77"
 WRONG = "Wr0ng-Battery-91"
@@ -65,7 +68,7 @@ async def test_r18_wrong_password_refused_clearly_and_the_password_appears_nowhe
         rtsp("in-url", server.url("/h264", password=WRONG)),
         rtsp("in-keys", server.url("/h264", user="", password=""), username=USER, password=WRONG),
     ], rtsp={"probe_interval": 0.2})
-    readers = [gw.hub.subscribe(cid) for cid in ("in-url", "in-keys")]
+    readers = [gw.hub.subscribe(TEST_READER, cid) for cid in ("in-url", "in-keys")]
     for cid in ("in-url", "in-keys"):
         await eventually(lambda cid=cid: gw.hub.streams[cid].last_error, f"{cid} to fail")
         error = gw.hub.streams[cid].last_error
@@ -84,7 +87,7 @@ async def test_r18_wrong_password_refused_clearly_and_the_password_appears_nowhe
 async def test_r1_unreachable_port_gives_clear_error_and_channel_offline(make_gateway) -> None:  # noqa: ANN001
     port = free_port()
     gw = await make_gateway(cameras=[rtsp("gone", f"rtsp://127.0.0.1:{port}/h264")], rtsp={"probe_interval": 0})
-    reader = gw.hub.subscribe("gone")
+    reader = gw.hub.subscribe(TEST_READER, "gone")
     await eventually(lambda: gw.hub.streams["gone"].last_error, "the open to fail")
     assert gw.hub.streams["gone"].last_error == f"CannotConnect: cannot connect to 127.0.0.1:{port}: connection refused"
     assert not gw.registry.channels["gone"].online
@@ -123,7 +126,7 @@ async def test_r15_idle_cameras_are_probed_so_the_list_shows_real_state(make_gat
 async def test_r15_camera_killed_mid_stream_goes_offline_and_the_hub_recovers_it(make_gateway, transport) -> None:  # noqa: ANN001
     with RtspServer() as srv:
         gw = await make_gateway(cameras=[rtsp("cam", srv.url("/h264"), transport=transport)], rtsp={"probe_interval": 0})
-        reader = gw.hub.subscribe("cam")
+        reader = gw.hub.subscribe(TEST_READER, "cam")
         assert (await asyncio.wait_for(reader.get(), 15)).keyframe
         channel, stream = gw.registry.channels["cam"], gw.hub.streams["cam"]
         assert channel.online
@@ -149,8 +152,8 @@ async def test_bad_rtsp_urls_do_not_stop_the_other_cameras(make_gateway, caplog)
         rtsp("wrong-port", f"rtsp://admin:{WRONG}@127.0.0.1:99999/stream"),
         rtsp("wrong-transport", "rtsp://127.0.0.1/stream", transport="sctp"),
     ], rtsp={"probe_interval": 0.2})
-    bad = gw.hub.subscribe("wrong-scheme")
-    good = gw.hub.subscribe("good")
+    bad = gw.hub.subscribe(TEST_READER, "wrong-scheme")
+    good = gw.hub.subscribe(TEST_READER, "good")
     units = [await asyncio.wait_for(good.get(), 10) for _ in range(10)]
     assert units[0].keyframe and len(units) == 10
     await eventually(lambda: gw.hub.streams["wrong-scheme"].last_error, "the bad camera to fail")
@@ -167,7 +170,7 @@ async def test_bad_rtsp_urls_do_not_stop_the_other_cameras(make_gateway, caplog)
 async def test_r15_camera_that_hangs_silently_is_declared_lost_after_the_read_timeout(make_gateway) -> None:  # noqa: ANN001
     with RtspServer() as srv:
         gw = await make_gateway(cameras=[rtsp("cam", srv.url("/h264"))], rtsp={"probe_interval": 0, "read_timeout": 1.0})
-        reader = gw.hub.subscribe("cam")
+        reader = gw.hub.subscribe(TEST_READER, "cam")
         assert (await asyncio.wait_for(reader.get(), 15)).keyframe
         channel = gw.registry.channels["cam"]
         srv.proc.send_signal(signal.SIGSTOP)  # frozen: the TCP connection stays open, nothing arrives

@@ -12,6 +12,7 @@ from typing import Any
 from adapters.base import Adapter, Channel, NotSupported, PtzCommand, RecordRange
 from gateway.bus import Alarm
 from gateway.media import AccessUnit
+from gateway.policy import PLAYBACK, Decision, InternalAccess, require
 from gateway.storage import Database
 
 from . import ptz as ptzcodec
@@ -242,8 +243,9 @@ class GbAdapter(Adapter):
         async for unit in self.player.live(dev, channel_id, substream):
             yield unit
 
-    async def open_playback(self, channel_id: str, start: datetime, end: datetime,
-                            speed: float = 1.0) -> AsyncIterator[AccessUnit]:
+    async def open_playback(self, access: Decision | InternalAccess, channel_id: str, start: datetime,
+                            end: datetime, speed: float = 1.0) -> AsyncIterator[AccessUnit]:
+        require(access, channel_id, PLAYBACK, (start, end))
         dev = self.device_of(channel_id)
         async for unit in self.player.playback(dev, channel_id, start, end, speed):
             yield unit

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from gateway.policy import Action, Resource
+from gateway.policy.access import emergency_view, http_access, subject_access
 
 from .api import HttpError, json_response, public
 from .server import gateway_of, subject_of
@@ -63,6 +64,10 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    """Stream keys, rates and counts are metadata about cameras: only operators of the platform read them."""
+    decision = await gateway_of(request).policy.authorize(http_access(request, Action.LIST, Resource("metrics", "*")))
+    if not decision:
+        raise HttpError(403, "forbidden", decision.reason)
     return web.Response(text=gateway_of(request).metrics.render(), content_type="text/plain", charset="utf-8")
 
 
@@ -72,7 +77,6 @@ async def openapi(request: web.Request) -> web.Response:
 
 async def list_cameras(request: web.Request) -> web.Response:
     gw = gateway_of(request)
-    subject = subject_of(request)
     text = request.query.get("q", "").lower()
     online = request.query.get("online")
     out = []
@@ -81,7 +85,7 @@ async def list_cameras(request: web.Request) -> web.Response:
             continue
         if online is not None and ch.online != (online.lower() in ("1", "true", "yes")):
             continue
-        if not (await gw.policy.authorize(subject, Action.LIST, camera_resource(gw, ch.id), {"quiet": True})):
+        if not (await gw.policy.authorize(http_access(request, Action.LIST, camera_resource(gw, ch.id), quiet=True))):
             continue
         out.append(camera_json(gw, ch))
     return json_response({"cameras": out})
@@ -91,7 +95,7 @@ async def get_camera(request: web.Request) -> web.Response:
     gw = gateway_of(request)
     cid = request.match_info["id"]
     channel = gw.registry.channels.get(cid)
-    decision = await gw.policy.authorize(subject_of(request), Action.LIST, camera_resource(gw, cid))
+    decision = await gw.policy.authorize(http_access(request, Action.LIST, camera_resource(gw, cid)))
     if channel is None:
         raise HttpError(404, "not_found", f"no camera {cid!r}")
     if not decision:
@@ -122,10 +126,13 @@ async def events(request: web.Request) -> web.StreamResponse:
                 except StopAsyncIteration:
                     break
                 camera = event.camera()
-                if camera and not await gw.policy.authorize(subject, Action.LIST, camera_resource(gw, camera),
-                                                            {"quiet": True}):
+                if camera and not await gw.policy.authorize(
+                        subject_access(subject, Action.LIST, camera_resource(gw, camera), "events", quiet=True)):
                     continue  # a camera the caller may not list: not even its state or name
-                data = json.dumps(event.to_dict(), ensure_ascii=False, default=str)
+                fields = event.to_dict()
+                if event.topic.startswith("emergency."):
+                    fields = await emergency_view(gw, subject, fields, "events")
+                data = json.dumps(fields, ensure_ascii=False, default=str)
                 await resp.write(f"event: {event.topic}\ndata: {data}\n\n".encode())
         except ConnectionResetError:  # the client left: the normal end of an event stream
             pass

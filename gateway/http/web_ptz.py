@@ -12,9 +12,10 @@ from aiohttp import web
 
 from adapters.base import NotSupported, PtzCommand
 from gateway.policy import Action
+from gateway.policy.access import http_access
 
 from .api import HttpError, json_response
-from .server import gateway_of, subject_of
+from .server import gateway_of
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -61,8 +62,8 @@ async def ptz(request: web.Request) -> web.Response:
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise HttpError(400, "bad_request", "body is not JSON") from None
     command = parse_command(data)
-    decision = await gw.policy.authorize(subject_of(request), Action.PTZ, gw.camera_resource(cid),
-                                         {"command": "stop" if command.is_stop else "move"})
+    decision = await gw.policy.authorize(http_access(request, Action.PTZ, gw.camera_resource(cid),
+                                                     detail={"command": "stop" if command.is_stop else "move"}))
     if cid not in gw.registry.channels:
         raise HttpError(404, "not_found", f"no camera {cid!r}")
     if not decision:

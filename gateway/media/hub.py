@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 
+from gateway.policy.model import Decision, InternalAccess
+
 from .stream import Reader, ReaderLimits, Stream
 from .unit import AccessUnit
 
@@ -38,6 +40,7 @@ class Hub:
 
     def subscribe(
         self,
+        access: Decision | InternalAccess,
         channel_id: str,
         *,
         substream: int = 0,
@@ -45,7 +48,9 @@ class Hub:
         limits: ReaderLimits | None = None,
         from_gop: bool = True,
     ) -> Reader:
-        return self.stream(stream_key(channel_id, substream)).subscribe(name, limits, from_gop=from_gop)
+        """A reader of ``channel_id``: ``access`` is the gate's decision that allowed it (or an internal
+        reader's declaration); the stream checks it before the reader exists."""
+        return self.stream(stream_key(channel_id, substream)).subscribe(access, name, limits, from_gop=from_gop)
 
     async def close(self) -> None:
         for stream in list(self.streams.values()):

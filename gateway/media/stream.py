@@ -15,6 +15,7 @@ import logging
 import random
 import time
 
+from gateway.policy.model import LIVE, Decision, InternalAccess, require
 from gateway.tasks import cancel_and_wait
 
 from .unit import CLOCK_RATE, AccessUnit
@@ -200,9 +201,12 @@ class Stream:
 
     # -- readers -----------------------------------------------------------------
     def subscribe(
-        self, name: str = "reader", limits: ReaderLimits | None = None, *, from_gop: bool = True
+        self, access: Decision | InternalAccess, name: str = "reader", limits: ReaderLimits | None = None, *,
+        from_gop: bool = True,
     ) -> Reader:
-        """A new reader; with ``from_gop`` it starts at the cached keyframe (with SPS/PPS)."""
+        """A new reader, only for an allowing live decision on this camera or an explicit internal reader
+        (access is checked where a reader is added); with ``from_gop`` it starts at the cached keyframe."""
+        require(access, self.key.partition("#")[0], LIVE)
         reader = Reader(self, limits or ReaderLimits(), name)
         if from_gop:
             reader.replay(self.gop)

@@ -1,8 +1,8 @@
 """The tiered policy gate (R2, R11–R13): default deny, a reason on every deny, every decision
 audited. Roles give a baseline bounded by clearance and platform tier; grants extend it narrowly.
 
-Audit granularity: every denial and every allow is one audit record, except allows with
-``context["quiet"]`` (list filtering, one call per row): those are counted per (actor, action)
+Audit granularity: every decision is one audit record, except those of requests marked ``quiet``
+(list filtering, one call per row or per event): those are counted per (actor, action, verdict)
 and written as one aggregate record when :meth:`TieredGate.flush` runs (every few seconds and at
 stop). Static API tokens (``kind == "token"``) are the service/bootstrap identity: they may do
 everything to cameras and management, but never read the audit trail (separation of duties)."""
@@ -17,7 +17,7 @@ from typing import Any
 from gateway.audit import AuditSink
 
 from .grants import Emergency, Grant
-from .model import Action, Decision, Resource, Subject
+from .model import Action, AccessRequest, AccessRequestError, Decision, Resource, Subject, mint
 
 A = Action
 VIDEO = {A.VIEW_LIVE, A.VIEW_PLAYBACK, A.EXPORT, A.PULL_STREAM}
@@ -40,6 +40,7 @@ EMERGENCY_ROLES = {"emergency_commander", "emergency_agency_user"}
 EMERGENCY_ACTIONS = {A.LIST, A.VIEW_LIVE, A.VIEW_PLAYBACK, A.EXPORT, A.PULL_STREAM}  # never delete/alter
 MASK_LIFTERS = {"police_chief"}
 UNIT_SCOPED = {"department_admin"}
+METRICS_READERS = {"system_admin", "auditor"}
 
 
 class GrantTable(dict[str, Grant]):
@@ -71,40 +72,51 @@ class TieredGate:
         self.grants = GrantTable()
         self.emergencies: dict[str, Emergency] = {}
         self.decisions = 0
-        self._quiet: dict[tuple[str, str, str | None], int] = {}
+        self._quiet: dict[tuple[str, str, str | None, bool], int] = {}
 
     # -- the gate -----------------------------------------------------------------------
-    async def authorize(self, subject: Subject, action: Action, resource: Resource,
-                        context: dict[str, Any] | None = None) -> Decision:
-        context = context or {}
-        decision = self.decide(subject, action, resource, context)
+    async def authorize(self, request: AccessRequest) -> Decision:
+        if not isinstance(request, AccessRequest):
+            raise AccessRequestError("the gate takes an AccessRequest")
+        decision = mint(self.decide(request), request)
         self.decisions += 1
-        if decision.allowed and context.get("quiet"):  # list filtering: counted, recorded in aggregate
-            key = (subject.id, str(action), subject.address)
+        subject = request.subject
+        if request.quiet:  # list filtering: counted, recorded in aggregate
+            key = (subject.id, str(request.action), subject.address, decision.allowed)
             self._quiet[key] = self._quiet.get(key, 0) + 1
         else:
             await self.audit.record(
-                actor=subject.id, action=str(action), resource=f"{resource.kind}:{resource.id}",
+                actor=subject.id, action=str(request.action), resource=f"{request.resource.kind}:{request.resource.id}",
                 decision="allow" if decision.allowed else "deny", reason=decision.reason, address=subject.address,
-                request_id=context.get("request_id"),
-                extra={k: v for k, v in (("grant", decision.grant_id), ("flags", sorted(decision.flags)),
-                                         ("egress", context.get("egress"))) if v},
+                request_id=request.request_id, extra=_audit_extra(request, decision),
             )
         return decision
 
     async def flush(self) -> None:
-        """Write the aggregate records for quiet (list-filtering) allows."""
+        """Write the aggregate records for quiet (list-filtering) decisions."""
         pending, self._quiet = self._quiet, {}
-        for (actor, action, address), count in pending.items():
-            await self.audit.record(actor=actor, action=action, resource="camera:*", decision="allow",
-                                    reason=f"{count} list-filtering decisions allowed", address=address,
+        for (actor, action, address, allowed), count in pending.items():
+            verdict = "allow" if allowed else "deny"
+            await self.audit.record(actor=actor, action=action, resource="camera:*", decision=verdict,
+                                    reason=f"{count} list-filtering decisions: {verdict}", address=address,
                                     extra={"aggregate": count})
 
-    def decide(self, subject: Subject, action: Action, resource: Resource, context: dict[str, Any]) -> Decision:
-        """Pure and in-memory: no I/O, so it can be property-tested and benchmarked."""
+    def decide(self, request: AccessRequest) -> Decision:
+        """Pure and in-memory: no I/O, so it can be property-tested and benchmarked. A narrowing
+        identity (``on_behalf_of``) must be allowed too: the answer is the stricter of the two."""
+        decision = self._decide(request.subject, request)
+        if decision.allowed and request.on_behalf_of is not None:
+            narrow = self._decide(request.on_behalf_of, request)
+            if not narrow.allowed:
+                return Decision(False, f"on behalf of {request.on_behalf_of.id}: {narrow.reason}")
+            if narrow.expires is not None and (decision.expires is None or narrow.expires < decision.expires):
+                return narrow
+        return decision
+
+    def _decide(self, subject: Subject, request: AccessRequest) -> Decision:
         if not subject.id:
             return Decision(False, "not authenticated")
-        roles = subject.roles
+        action, resource, roles = request.action, request.resource, subject.roles
         if resource.kind == "audit":
             if "auditor" in roles:
                 return Decision(True, "auditors read the audit trail (R18)")
@@ -112,11 +124,15 @@ class TieredGate:
         if resource.kind == "policy" and action is A.MANAGE and "auditor" in roles:
             return Decision(False, "auditors cannot change policy (separation of duties)")
         if action in VIDEO and resource.attrs.get("privacy_masks") and not (MASK_LIFTERS & roles) \
-                and not context.get("can_mask"):
+                and not request.can_mask:
             return Decision(False, "privacy mask zones apply; this egress cannot mask yet")
         if subject.kind == "token":
             return Decision(True, "static API token: service identity")
-        now = context.get("now") or datetime.now(UTC)
+        if resource.kind == "metrics":
+            if METRICS_READERS & roles:
+                return Decision(True, "platform operators read the metrics")
+            return Decision(False, "metrics name cameras and streams: only system administrators and auditors read them")
+        now = request.now or datetime.now(UTC)
         base = self._by_role(subject, action, resource)
         if base.allowed:
             return base
@@ -124,11 +140,11 @@ class TieredGate:
         for grant in self._grants_for(subject):
             if (relative or grant.kind == "relative") and (grant.kind != "relative" or action not in VIEW):
                 continue  # relatives view, never copy, whatever a grant says (R13)
-            if grant.covers(subject.id, resource.id, action, context.get("start"), context.get("end"), now):
+            if grant.covers(subject.id, resource.id, action, request.window, now):
                 if grant.kind == "relative":
                     return Decision(True, "relatives' view-only grant (R13, WX 25)", grant.id, frozenset({"watermark"}),
-                                    {"watermark": f"{grant.id} {now:%Y-%m-%d %H:%M} UTC"})
-                return Decision(True, "approved retrieval grant (R11)", grant.id)
+                                    {"watermark": f"{grant.id} {now:%Y-%m-%d %H:%M} UTC"}, expires=grant.expires)
+                return Decision(True, "approved retrieval grant (R11)", grant.id, expires=grant.expires)
         if relative:
             return Decision(False, "relatives may only view the cameras and times of their grant; "
                                    "no copying, download, stream pull or PTZ (WX 25)")
@@ -136,7 +152,7 @@ class TieredGate:
             for em in self.emergencies.values():
                 if em.expires > now and em.covers(resource.id, resource.unit, resource.district):
                     return Decision(True, f"declared emergency {em.id} ({em.kind}) (R12, QD 23)", em.id,
-                                    frozenset({"emergency", "review"}), {"review": em.id})
+                                    frozenset({"emergency", "review"}), {"review": em.id}, expires=em.expires)
             return Decision(False, "no declared emergency covers this camera")
         return base
 
@@ -147,6 +163,21 @@ class TieredGate:
 
     def _grants_for(self, subject: Subject) -> Iterable[Grant]:
         return self.grants.by_subject.get(subject.id, {}).values()
+
+
+def _audit_extra(request: AccessRequest, decision: Decision) -> dict[str, Any]:
+    """What the audit record says beyond actor/action/resource: the egress, the exact window asked for,
+    the grant and flags that decided it, the session and any narrowing identity."""
+    extra: dict[str, Any] = {"egress": request.egress}
+    if request.window is not None:
+        extra["start"], extra["end"] = request.window.start.isoformat(), request.window.end.isoformat()
+    for name, value in (("grant", decision.grant_id), ("flags", sorted(decision.flags)),
+                        ("session", request.subject.session),
+                        ("on_behalf_of", request.on_behalf_of and request.on_behalf_of.id)):
+        if value:
+            extra[name] = value
+    extra.update(request.detail)
+    return extra
 
 
 @lru_cache(maxsize=65536)

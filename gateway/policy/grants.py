@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from gateway.storage import Base
 from gateway.storage.migrate import create_tables, migration
 
-from .model import Action
+from .model import Action, TimeWindow
 
 EMERGENCY_KINDS = ("public_order", "natural_disaster", "accident", "public_health")  # QD 23 ¶3
 PURPOSES = ("judicial", "administrative_enforcement", "emergency")  # QD 23, WX 23
@@ -98,15 +98,16 @@ class Grant:
         return cls(row.id, row.kind, frozenset(row.subjects), frozenset(row.cameras),
                    frozenset(Action(a) for a in row.actions), _aware(row.start), _aware(row.end), _aware(row.expires))
 
-    def covers(self, subject_id: str, camera: str, action: Action, start: datetime | None,
-               end: datetime | None, now: datetime) -> bool:
+    def covers(self, subject_id: str, camera: str, action: Action, window: TimeWindow | None, now: datetime) -> bool:
+        """Recorded footage must lie inside the granted range; live video is footage of now, so it is
+        covered only while now lies inside that range (a grant about past footage confers no live view)."""
         if subject_id not in self.subjects or camera not in self.cameras or action not in self.actions:
             return False
         if now >= self.expires:
             return False
-        if self.start is not None and start is not None and start < self.start:
-            return False
-        return not (self.end is not None and end is not None and end > self.end)
+        if window is not None:
+            return window.within(self.start, self.end)
+        return (self.start is None or self.start <= now) and (self.end is None or now <= self.end)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from gateway.bus.events import Event
 from gateway.http import HttpError, json_object, json_response
 from gateway.http.server import gateway_of, subject_of
 
+from .access import http_access
 from .model import Action
 from .workflows import POLICE
 
@@ -48,7 +49,7 @@ async def raise_report(request: web.Request) -> web.Response:
         raise HttpError(400, "bad_field", "camera_id: required", field="camera_id")
     if not isinstance(note, str) or not note.strip() or len(note) > MAX_NOTE:
         raise HttpError(400, "bad_field", f"note: 1 to {MAX_NOTE} characters", field="note")
-    decision = await gw.policy.authorize(subject, Action.VIEW_LIVE, gw.camera_resource(camera_id))
+    decision = await gw.policy.authorize(http_access(request, Action.VIEW_LIVE, gw.camera_resource(camera_id)))
     if not decision:
         raise HttpError(403, "forbidden", decision.reason)
     report_id = secrets.token_hex(8)

@@ -14,17 +14,20 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 
-from gateway.audit.chain import AuditRow, ChainAudit, load_or_create_key, record_fields
+from gateway.audit.chain import AuditRow, ChainAudit, record_fields
 from gateway.http import HttpError, json_object, json_response, public
+from gateway.http.api import MIB
 from gateway.http.auth import COOKIE
 from gateway.http.server import gateway_of, subject_of
 from gateway.identity.service import Identity, IdentityConfig, LoginError
 
+from .access import emergency_view, http_access
 from .gate import TieredGate
 from .grants import EmergencyRow, RetrievalRow
 from .model import Action, Resource
 from .pages import add_pages
 from .reports import add_routes as add_report_routes
+from .revocation import add_routes as add_revocation_routes
 from .workflows import Refused, Workflows
 
 if TYPE_CHECKING:
@@ -131,11 +134,8 @@ def _retrieval_step(step: str):  # noqa: ANN202
     async def handler(request: web.Request) -> web.Response:
         _, flows, _ = _state(request)
         subject, rid = subject_of(request), request.match_info["id"]
-        if step == "confirm":
-            row = await _run(flows.confirm(subject, rid))
-        else:
-            body = await json_object(request) if request.can_read_body else {}
-            row = await _run(getattr(flows, step)(subject, rid, body))
+        body = await json_object(request)  # every step states itself in a JSON body: no empty-body forgery
+        row = await _run(flows.confirm(subject, rid) if step == "confirm" else getattr(flows, step)(subject, rid, body))
         return json_response(_request_json(row))
 
     handler.__name__ = f"retrieval_{step}"
@@ -159,9 +159,10 @@ async def declare_emergency(request: web.Request) -> web.Response:
 
 async def list_emergencies(request: web.Request) -> web.Response:
     _, _, gate = _state(request)
-    return json_response({"active": [{"id": e.id, "kind": e.kind, "cameras": sorted(e.cameras), "units": sorted(e.units),
-                                      "districts": sorted(e.districts), "expires": e.expires.isoformat()}
-                                     for e in gate.emergencies.values()]})
+    gw, subject = gateway_of(request), subject_of(request)
+    return json_response({"active": [await emergency_view(gw, subject, {
+        "id": e.id, "kind": e.kind, "cameras": sorted(e.cameras), "units": sorted(e.units),
+        "districts": sorted(e.districts), "expires": e.expires.isoformat()}, "http") for e in gate.emergencies.values()]})
 
 
 async def renew_emergency(request: web.Request) -> web.Response:
@@ -187,7 +188,9 @@ async def review_emergency(request: web.Request) -> web.Response:
 
 async def open_reviews(request: web.Request) -> web.Response:
     _, flows, _ = _state(request)
-    return json_response({"open": [_emergency_json(r) for r in await flows.open_reviews()]})
+    gw, subject = gateway_of(request), subject_of(request)
+    return json_response({"open": [await emergency_view(gw, subject, _emergency_json(r), "http")
+                                   for r in await flows.open_reviews()]})
 
 
 # -- audit (R10, R16, R18) --------------------------------------------------------------------
@@ -195,7 +198,7 @@ async def _audit_rows(request: web.Request, action: Action) -> list[AuditRow]:
     """One bounded page of the trail, newest first: ``limit`` (1-1000, default 100) records with
     ``seq`` below the ``before`` cursor; filters by actor, action, resource, decision."""
     gw = gateway_of(request)
-    decision = await gw.policy.authorize(subject_of(request), action, Resource("audit", "trail"))
+    decision = await gw.policy.authorize(http_access(request, action, Resource("audit", "trail")))
     if not decision:
         raise HttpError(403, "forbidden", decision.reason)
     q = select(AuditRow).order_by(AuditRow.seq.desc())
@@ -247,14 +250,8 @@ async def audit_key(request: web.Request) -> web.Response:
 
 def setup(gw: Gateway) -> None:
     cfg = gw.config.get(IdentityConfig)
-    identity = Identity(gw.db, cfg)
-    audit = ChainAudit(gw.db, load_or_create_key(gw.config.data_path("keys", "audit-ed25519.pem")))
-    gate = TieredGate(audit)
+    identity, audit, gate = gw.identity, gw.audit, gw.policy
     flows = Workflows(gw, gate, identity)
-    gw.audit, gw.policy = audit, gate
-    gw.authenticators.append(identity.authenticate)
-    gw.certificate_subject = identity.certificate_subject
-    gw.identity = identity
     gw.app[STATE] = (identity, flows, gate)
 
     flusher: list[asyncio.Task[None]] = []
@@ -290,7 +287,7 @@ def setup(gw: Gateway) -> None:
     r("POST", "/api/login", login, summary="Log in (password; TOTP for privileged roles)", tag="identity", body=obj, response=obj)
     r("POST", "/api/logout", logout, summary="End this session", tag="identity", response=obj)
     r("GET", "/api/me", me, summary="Who the caller is", tag="identity", response=obj)
-    r("POST", "/api/retrievals", create_retrieval, summary="File a retrieval request (R11)", tag="retrieval", body=obj, response=obj, status=201)
+    r("POST", "/api/retrievals", create_retrieval, max_body=16 * MIB, summary="File a retrieval request (R11)", tag="retrieval", body=obj, response=obj, status=201)
     r("GET", "/api/retrievals", list_retrievals, summary="Retrieval requests the caller may act on", tag="retrieval",
       response=obj)
     r("GET", "/api/retrievals/{id}", get_retrieval, summary="A retrieval request", tag="retrieval", response=obj)
@@ -311,4 +308,5 @@ def setup(gw: Gateway) -> None:
     r("GET", "/api/audit/key", audit_key, summary="The gateway's Ed25519 public key (PEM)", tag="audit",
       response={"type": "string"}, content_type="application/x-pem-file")
     add_report_routes(gw)
+    add_revocation_routes(gw)
     add_pages(gw)

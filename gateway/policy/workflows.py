@@ -314,8 +314,10 @@ class Workflows:
         async with self.gw.db.session() as s:
             row = await s.get(EmergencyRow, emergency_id)
             row.ended_at, row.end_reason = datetime.now(UTC), reason
+        closed = self.gw.sessions.revoke(grant_id=emergency_id, reason=f"emergency {emergency_id} ended: {reason}")
         await self.gw.audit.record(actor=subject.id if subject else "system", action="emergency.end",
-                                   resource=f"emergency:{emergency_id}", decision="allow", reason=reason)
+                                   resource=f"emergency:{emergency_id}", decision="allow", reason=reason,
+                                   extra={"video_sessions": closed})
         self.gw.bus.publish(EmergencyEnded(emergency_id=emergency_id, reason=reason))
 
     async def _expire_forever(self) -> None:

@@ -39,7 +39,7 @@ class RecordingPart:
         self.locks = Locks(gw)
         self.retention = Retention(gw, cfg, self.root, self.locks, self.guard)
         self.recorder = Recorder(gw, cfg, self.root, self.guard)
-        self.recordings = Recordings(gw, self.root, self.recorder)
+        self.recordings = Recordings(gw, self.root, self.recorder, cfg)
         self.exports = Exports(gw, self.root, self.recordings, self.key, cfg.redact_every)
         self._sweeper: asyncio.Task[None] | None = None
 

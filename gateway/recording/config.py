@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from gateway.config import ConfigError, section
 
 RETENTION_FLOOR_DAYS = 30  # QD 19(7), WX 28: footage kept at least 30 days
+MAX_INTERNAL_SPEED = 64.0  # the gateway's own readers (speed 0: as fast as they take it)
 
 
 @section("recording")
@@ -22,6 +23,8 @@ class RecordingConfig:
     quota_bytes: int = 0  # 0 → no quota; otherwise treated like the free-space floor
     sweep_interval: float = 600.0  # seconds between expiry sweeps and storage checks
     fsync: bool = True  # fsync each segment (and its directory) at close
+    playback_max_speed: float = 16.0  # viewing is paced; a copy at disk speed is an export (R11)
+    playback_max_hours: float = 24.0  # the longest span one playback request may cover
     redact_every: int = 5  # public-release redaction: detect on every k-th frame
     source_audit_kinds: list[str] = field(default_factory=lambda: ["gb28181"])  # adapters audited for 30 days
 
@@ -33,6 +36,12 @@ class RecordingConfig:
             )
         if not 0.2 <= self.segment_seconds <= 600:
             raise ConfigError(f"recording.segment_seconds: expected 0.2…600, got {self.segment_seconds}")
+        if not 1 <= self.playback_max_speed <= MAX_INTERNAL_SPEED:
+            raise ConfigError(f"recording.playback_max_speed: expected 1…{MAX_INTERNAL_SPEED:g}, "
+                              f"got {self.playback_max_speed}")
+        if not 0 < self.playback_max_hours <= 24 * 31:
+            raise ConfigError(f"recording.playback_max_hours: expected more than 0 and at most 744, "
+                              f"got {self.playback_max_hours}")
         if self.redact_every < 1:
             raise ConfigError(f"recording.redact_every: expected ≥ 1, got {self.redact_every}")
         for entry in self.schedules:

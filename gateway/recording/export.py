@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import av
 
 from gateway.media import CLOCK_RATE, AccessUnit
-from gateway.policy import Action, Subject
+from gateway.policy import Action, Subject, subject_access
 
 from .index import ExportRow, SegmentRow, iso, now, utc
 from .locks import Denied, authorize_manage
@@ -84,16 +84,17 @@ class Exports:
             raise ValueError("reason: an export needs a reason (who asked and why is part of the evidence)")
         if end <= start:
             raise ValueError("end: must be after start")
-        context = {"egress": "export", "mode": mode, "reason": reason, "grant_id": grant_id,
-                   "start": iso(start), "end": iso(end)}
-        decision = await self.gw.policy.authorize(subject, Action.EXPORT, self.gw.camera_resource(channel_id), context)
+        detail = {"mode": mode, "reason": reason, "grant_asked": grant_id}
+        decision = await self.gw.policy.authorize(subject_access(
+            subject, Action.EXPORT, self.gw.camera_resource(channel_id), "export", window=(utc(start), utc(end)),
+            detail={k: v for k, v in detail.items() if v}))
         if not decision:
             raise Denied(decision.reason)
         rows = await self.recordings.segments(channel_id, start, end)
         if not rows:
             raise LookupError(f"nothing is recorded for {channel_id} between {iso(start)} and {iso(end)}")
         row = ExportRow(id=uuid.uuid4().hex, camera=channel_id, start=start, end=end, mode=mode, reason=reason.strip(),
-                        grant_id=grant_id or decision.grant_id, requested_by=subject.id, created_at=now(),
+                        grant_id=decision.grant_id, requested_by=subject.id, created_at=now(),
                         status="queued", progress=0.0, review="needs_review" if mode == "public" else "n/a",
                         detail={"segments": len(rows)})
         async with self.gw.db.session() as s:

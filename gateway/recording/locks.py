@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from gateway.policy import Action, Resource, Subject
+from gateway.policy import Action, Resource, Subject, subject_access
 
 from .index import LockRow, iso, now, utc
 
@@ -39,10 +39,9 @@ def recording_resource(gw: Gateway, channel_id: str) -> Resource:
 
 async def authorize_manage(gw: Gateway, subject: Subject, channel_id: str, what: str) -> None:
     resource = recording_resource(gw, channel_id)
-    decision = await gw.policy.authorize(subject, Action.MANAGE, resource, {"operation": what})
+    decision = await gw.policy.authorize(subject_access(subject, Action.MANAGE, resource, "http",
+                                                        detail={"operation": what}))
     if not decision:
-        await gw.audit.record(actor=subject.id, action=what, resource=f"recording:{channel_id}", decision="deny",
-                              reason=decision.reason, address=subject.address)
         raise Denied(decision.reason)
 
 

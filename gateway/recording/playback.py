@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING
 import av
 
 from gateway.media import CLOCK_RATE, AccessUnit
+from gateway.policy import PLAYBACK, Decision, InternalAccess, require
+
+from .config import MAX_INTERNAL_SPEED, RecordingConfig
 
 from .index import PLAYABLE, SegmentRow, iso, utc
 from .segments import AV_CODEC, TIME_BASE, read_units
@@ -25,12 +28,11 @@ if TYPE_CHECKING:
     from .recorder import Recorder
 
 GAP = 1.0  # seconds: segments closer than this join into one timeline range
-MAX_SPEED = 64.0
-
 
 class Recordings:
-    def __init__(self, gw: Gateway, root: Path, recorder: Recorder) -> None:
+    def __init__(self, gw: Gateway, root: Path, recorder: Recorder, cfg: RecordingConfig) -> None:
         self.gw, self.root, self.recorder = gw, root, recorder
+        self.max_speed, self.max_span = cfg.playback_max_speed, timedelta(hours=cfg.playback_max_hours)
 
     async def segments(self, channel_id: str, start: datetime, end: datetime) -> list[SegmentRow]:
         """Playable segments overlapping [start, end), oldest first; an open one ends at its last picture."""
@@ -61,15 +63,27 @@ class Recordings:
                 merged.append([row.start, row.end])
         return [(max(a, start), min(b, end)) for a, b in merged]
 
-    async def open_playback(self, channel_id: str, start: datetime, end: datetime,
-                            speed: float = 1.0) -> AsyncIterator[AccessUnit]:
-        """Access units from the keyframe at or before ``start`` up to ``end``, paced at ``speed``
-        (0 = as fast as the reader takes them). Raises LookupError when nothing is recorded there."""
-        if not 0 <= speed <= MAX_SPEED:
-            raise ValueError(f"speed: expected 0…{MAX_SPEED:g}, got {speed}")
+    async def open_playback(self, access: Decision | InternalAccess, channel_id: str, start: datetime,
+                            end: datetime, speed: float = 1.0) -> AsyncIterator[AccessUnit]:
+        """Access units from the keyframe at or before ``start`` up to ``end``, paced at ``speed``.
+
+        ``access`` is the gate's VIEW_PLAYBACK decision whose window holds [start, end]: viewing is
+        paced (0 < speed ≤ playback_max_speed) over at most playback_max_hours, since a copy at disk
+        speed is an export (R11, R13). Only the gateway's own readers may ask for speed 0 (as fast as
+        they take it). Raises LookupError when nothing is recorded there."""
         start, end = utc(start), utc(end)
         if end <= start:
             raise ValueError("end: must be after start")
+        require(access, channel_id, PLAYBACK, (start, end))
+        if isinstance(access, InternalAccess):
+            if not 0 <= speed <= MAX_INTERNAL_SPEED:
+                raise ValueError(f"speed: expected 0…{MAX_INTERNAL_SPEED:g}, got {speed}")
+        else:
+            if not 0 < speed <= self.max_speed:
+                raise ValueError(f"speed: expected more than 0 and at most {self.max_speed:g}; "
+                                 "a copy at disk speed is an export")
+            if end - start > self.max_span:
+                raise ValueError(f"end: one playback covers at most {self.max_span.total_seconds() / 3600:g} hours")
         rows = await self.segments(channel_id, start, end)
         if not rows:
             raise LookupError(f"nothing is recorded for {channel_id} between {iso(start)} and {iso(end)}")

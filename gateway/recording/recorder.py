@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from gateway.bus import ChannelAdded
 from gateway.media import CLOCK_RATE, AccessUnit, ReaderLimits
+from gateway.policy import InternalAccess
 
 from .config import RecordingConfig, parse_schedule
 from .events import RecordingRefused, SegmentClosed
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from gateway.app import Gateway
 
 log = logging.getLogger(__name__)
+RECORDER = InternalAccess("recorder")
 LIMITS = ReaderLimits(max_bytes=64 * 1024 * 1024, max_delay=20.0)  # disk stalls must not cost footage
 BATCH_SECONDS = 0.5  # units handed to the writer thread per hop
 IDLE_CLOSE = 5.0  # a segment whose source went quiet this long is closed
@@ -146,7 +148,7 @@ class Recorder:
         segment: _Open | None = None
         batch: list[AccessUnit] = []
         last: AccessUnit | None = None
-        with self.gw.hub.subscribe(channel_id, name="recorder", limits=LIMITS) as reader:
+        with self.gw.hub.subscribe(RECORDER, channel_id, name="recorder", limits=LIMITS) as reader:
             try:
                 while True:
                     unit = reader.get_nowait()

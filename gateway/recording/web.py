@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from contextlib import aclosing
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -14,10 +14,11 @@ from sqlalchemy import select
 
 from gateway.http import HttpError, json_object, json_response
 from gateway.http.server import gateway_of, subject_of
-from gateway.policy import Action, Decision
+from gateway.media.watermark import watermarked
+from gateway.policy import Action, Decision, http_access
 
 from .export import export_json
-from .index import LockRow, SegmentRow, iso, now, parse_time
+from .index import LockRow, SegmentRow, iso, now, parse_time, utc
 from .integrity import verify_chain
 from .locks import Denied, LockConflict, authorize_manage, lock_json
 from .manifest import SUFFIX, fingerprint, public_pem
@@ -67,10 +68,11 @@ def _span(request: web.Request, source: dict[str, Any],
     return start, end
 
 
-async def _playback_allowed(request: web.Request, cid: str) -> Decision:
+async def _playback_allowed(request: web.Request, cid: str, start: datetime, end: datetime) -> Decision:
+    """The gate's answer for exactly this camera and range: a grant covers only its own window (R11, R13)."""
     gw = gateway_of(request)
-    decision = await gw.policy.authorize(subject_of(request), Action.VIEW_PLAYBACK, gw.camera_resource(cid),
-                                         {"egress": "http-playback", "can_mask": False})
+    decision = await gw.policy.authorize(http_access(request, Action.VIEW_PLAYBACK, gw.camera_resource(cid),
+                                                     window=(start, end)))
     if not decision:
         raise _reject(request, 403, "forbidden", decision.reason)
     return decision
@@ -80,7 +82,7 @@ async def ranges(request: web.Request) -> web.Response:
     """The timeline: recorded ranges of a camera (default: the last 24 hours)."""
     cid = request.match_info["cid"]
     start, end = _span(request, dict(request.query), default_hours=24)
-    decision = await _playback_allowed(request, cid)
+    decision = await _playback_allowed(request, cid, start, end)
     out = await gateway_of(request).recordings.ranges(cid, start, end)
     return json_response({"camera": cid, "start": iso(start), "end": iso(end),
                           "watermark": decision.obligations.get("watermark"),  # the page overlays it (R13)
@@ -99,23 +101,30 @@ async def play(request: web.Request) -> web.StreamResponse:
         speed = float(request.query.get("speed", "1"))
     except ValueError:
         raise _reject(request, 400, "bad_request", "speed: expected a number", "speed") from None
-    await _playback_allowed(request, cid)
+    decision = await _playback_allowed(request, cid, start, end)
     try:
-        units = await gw.recordings.open_playback(cid, start, end, speed)
+        units = await gw.recordings.open_playback(decision, cid, start, end, speed)
     except ValueError as exc:
-        raise _reject(request, 400, "bad_request", str(exc), "speed") from None
+        raise _reject(request, 400, "bad_request", str(exc), str(exc).split(":")[0]) from None
     except LookupError as exc:
         raise _reject(request, 404, "not_recorded", str(exc)) from None
     resp: web.StreamResponse | None = None
     muxer: StreamMuxer | None = None
-    async with aclosing(units):
-        async for unit in units:
+    shown = units
+    if "watermark" in decision.flags:  # a relative's playback carries the grant's text in its pixels (R13)
+        shown = watermarked(units, str(decision.obligations.get("watermark")), metrics=gw.metrics)
+    async with aclosing(units), aclosing(shown), \
+            gw.sessions.opened(decision, "playback", lambda reason: None) as session:
+        async for unit in shown:
+            if session.reason is not None:  # the grant ended: the stream stops here, the audit says why
+                break
             if muxer is None:
                 muxer = await asyncio.to_thread(StreamMuxer, fmt, unit)
                 resp = web.StreamResponse(headers={"Content-Type": muxer.content_type, "Cache-Control": "no-store"})
                 await resp.prepare(request)
             if data := muxer.add(unit):
                 await resp.write(data)  # type: ignore[union-attr]
+            session.position = datetime.fromtimestamp(unit.wallclock, UTC)
     if muxer is None or resp is None:
         raise _reject(request, 404, "not_recorded", f"no decodable picture of {cid} in that range")
     await resp.write(muxer.close())
@@ -128,7 +137,7 @@ async def segments(request: web.Request) -> web.Response:
     gw = gateway_of(request)
     cid = request.match_info["cid"]
     start, end = _span(request, dict(request.query), default_hours=24)
-    await _playback_allowed(request, cid)
+    await _playback_allowed(request, cid, start, end)
     async with gw.db.session() as s:
         rows = list(await s.scalars(select(SegmentRow).where(SegmentRow.camera == cid, SegmentRow.start < end,
                                                              SegmentRow.end > start).order_by(SegmentRow.start)))
@@ -233,8 +242,9 @@ async def _export(request: web.Request, action: Action | None = None):  # noqa: 
     subject = subject_of(request)
     if subject.id != row.requested_by or action is not None:
         gw = gateway_of(request)
-        decision = await gw.policy.authorize(subject, Action.EXPORT, gw.camera_resource(row.camera),
-                                             {"egress": "export-download", "export_id": row.id})
+        decision = await gw.policy.authorize(http_access(
+            request, Action.EXPORT, gw.camera_resource(row.camera), window=(utc(row.start), utc(row.end)),
+            egress="export", detail={"export_id": row.id}))
         if not decision:
             raise _reject(request, 403, "forbidden", decision.reason)
     return part, row, progress
@@ -292,15 +302,18 @@ async def source_retention(request: web.Request) -> web.Response:
 
 
 async def status(request: web.Request) -> web.Response:
-    part = _part(request)
+    """Storage state, and recording state only of the cameras the caller may list (R2)."""
+    part, gw = _part(request), gateway_of(request)
     guard = part.guard
+    shown = {cid for cid in set(part.recorder.live) | set(part.recorder.tasks)
+             if (await gw.policy.authorize(http_access(request, Action.LIST, gw.camera_resource(cid), quiet=True)))}
     return json_response({"storage": {"state": guard.state, "free_bytes": guard.free_bytes,
                                       "used_bytes": guard.used_bytes, "min_free_bytes": part.cfg.min_free_bytes,
                                       "quota_bytes": part.cfg.quota_bytes},
                           "retention_days": part.cfg.retention_days,
                           "recording": {cid: {"segment_start": iso(a), "last_picture": iso(b)}
-                                        for cid, (a, b) in part.recorder.live.items()},
-                          "cameras": sorted(part.recorder.tasks)})
+                                        for cid, (a, b) in part.recorder.live.items() if cid in shown},
+                          "cameras": sorted(c for c in part.recorder.tasks if c in shown)})
 
 
 def add_routes(gw: Gateway, part: RecordingPart) -> None:

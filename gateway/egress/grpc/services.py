@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -16,20 +16,19 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from adapters.base import Channel, NotSupported, PtzCommand
 from gateway.bus import ChannelAdded, ChannelRemoved, ChannelState
 from gateway.media import AccessUnit, StreamClosed, stream_key
-from gateway.policy import Action, Resource, Subject
+from gateway.policy import Action, Decision, Resource, grpc_access
+from gateway.policy.sessions import VideoSession
 from gateway.registry import UnknownChannel
 from proto.vsgw.v1 import vsgw_pb2 as pb
 from proto.vsgw.v1 import vsgw_pb2_grpc as rpc
 
-from .auth import subject_of
+from .auth import Caller, caller_of
 from .snapshot import picture_size, snapshot_jpeg
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
 
 MAX_PAGE = 1000
-CONTEXT = {"egress": "grpc", "can_mask": False}  # the platform gets coded video as is: no masking here
-QUIET = {**CONTEXT, "quiet": True}  # list filtering: the gate audits only the denials
 
 
 def _ts(seconds: float) -> Timestamp:
@@ -89,20 +88,37 @@ class Base:
         self.gw.metrics.inc("vsgw_grpc_rejected_total", reason="invalid_argument")
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)
 
-    async def _authorize(self, context: grpc.aio.ServicerContext, action: Action, camera_id: str) -> tuple[Subject, Channel]:
-        """Authenticate, check the camera exists and the gate allows ``action`` on it."""
-        subject = await subject_of(self.gw, context, self.allow_tokens)
+    async def _caller(self, context: grpc.aio.ServicerContext) -> Caller:
+        return await caller_of(self.gw, context, self.allow_tokens)
+
+    async def _listable(self, caller: Caller, camera_id: str) -> bool:
+        """List filtering: one quiet decision per camera (the gate records them in aggregate)."""
+        return (await self.gw.policy.authorize(grpc_access(
+            caller.subject, Action.LIST, self.gw.camera_resource(camera_id), on_behalf_of=caller.on_behalf_of,
+            quiet=True))).allowed
+
+    async def _authorize(self, context: grpc.aio.ServicerContext, action: Action, camera_id: str,
+                         caller: Caller | None = None,
+                         window: tuple[datetime, datetime] | None = None) -> tuple[Decision, Channel]:
+        """Authenticate, check the camera exists and the gate allows ``action`` on it (over
+        ``window`` for recorded video); the decision is the capability the reader is opened with."""
+        caller = caller or await self._caller(context)
         if not camera_id:
             await self._invalid(context, "camera_id: required")
-        decision = await self.gw.policy.authorize(
-            subject, action, self.gw.camera_resource(camera_id), dict(CONTEXT)
-        )
+        decision = await self.gw.policy.authorize(grpc_access(
+            caller.subject, action, self.gw.camera_resource(camera_id), on_behalf_of=caller.on_behalf_of,
+            window=window))
         channel = self.gw.registry.channels.get(camera_id)
         if channel is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no camera {camera_id!r}")
         if not decision:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, decision.reason)
-        return subject, channel  # type: ignore[return-value]
+        return decision, channel  # type: ignore[return-value]
+
+    async def _ended(self, context: grpc.aio.ServicerContext, session: VideoSession) -> None:
+        """A session the gateway closed ends the call with the reason (R11–R13)."""
+        if session.reason is not None:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, session.reason)
 
 
 class CameraService(Base, rpc.CameraServiceServicer):
@@ -112,7 +128,7 @@ class CameraService(Base, rpc.CameraServiceServicer):
                          parent=channel.parent or "", unit=resource.unit or "", security_level=resource.security_level)
 
     async def ListCameras(self, request: pb.ListCamerasRequest, context: grpc.aio.ServicerContext) -> pb.ListCamerasResponse:
-        subject = await subject_of(self.gw, context, self.allow_tokens)
+        caller = await self._caller(context)
         size = request.page_size or 100
         if not 1 <= size <= MAX_PAGE:
             await self._invalid(context, f"page_size: expected 1…{MAX_PAGE}, got {request.page_size}")
@@ -138,7 +154,7 @@ class CameraService(Base, rpc.CameraServiceServicer):
             resource = self.gw.camera_resource(cid)
             if request.unit and resource.unit != request.unit:
                 continue
-            if not await self.gw.policy.authorize(subject, Action.LIST, resource, dict(QUIET)):
+            if not await self._listable(caller, cid):
                 continue
             if len(out) == size:
                 more = True
@@ -152,7 +168,7 @@ class CameraService(Base, rpc.CameraServiceServicer):
         return self._camera(channel, self.gw.camera_resource(channel.id))
 
     async def WatchCameras(self, request: pb.WatchCamerasRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[pb.CameraEvent]:
-        subject = await subject_of(self.gw, context, self.allow_tokens)
+        caller = await self._caller(context)
         with self.gw.bus.subscribe("channel.") as sub:
             async for event in sub:
                 if isinstance(event, ChannelAdded):
@@ -164,8 +180,7 @@ class CameraService(Base, rpc.CameraServiceServicer):
                     cid, reason = event.channel_id, event.reason or ""
                 else:
                     continue
-                if await self.gw.policy.authorize(subject, Action.LIST, self.gw.camera_resource(cid),
-                                                  dict(QUIET)):
+                if await self._listable(caller, cid):
                     yield pb.CameraEvent(kind=kind, camera_id=cid, reason=reason, time=_ts(event.time))
 
 
@@ -212,7 +227,7 @@ class StreamService(Base, rpc.StreamServiceServicer):
         message within the client's HTTP/2 window, so a slow client stalls here, its bounded hub
         reader fills, and the reader skips to the next keyframe (R6/R17: memory stays bounded,
         other clients never wait)."""
-        subject, channel = await self._authorize(context, Action.PULL_STREAM, request.camera_id)
+        decision, channel = await self._authorize(context, Action.PULL_STREAM, request.camera_id)
         if request.substream < 0:
             await self._invalid(context, f"substream: expected ≥ 0, got {request.substream}")
         if not channel.online:
@@ -220,8 +235,10 @@ class StreamService(Base, rpc.StreamServiceServicer):
         key = stream_key(channel.id, request.substream)
         metrics, encode = self.gw.metrics, self.encoded.encode
         metrics.inc("vsgw_grpc_pulls_total", stream=key)
-        with self.gw.hub.subscribe(channel.id, substream=request.substream, name=f"grpc:{subject.id}",
-                                   limits=self.gw.reader_limits) as reader:
+        name = f"grpc:{decision.request.subject.id}"  # type: ignore[union-attr]
+        with self.gw.hub.subscribe(decision, channel.id, substream=request.substream, name=name,
+                                   limits=self.gw.reader_limits) as reader, \
+                self._session(decision, "live", reader.close) as session:
             counted = 0
 
             def count_skips() -> None:  # as they happen, and once more when the call ends
@@ -239,13 +256,13 @@ class StreamService(Base, rpc.StreamServiceServicer):
                     count_skips()
                     unit = await reader.get()
             except StreamClosed:
-                return
+                await self._ended(context, session)
             finally:
                 count_skips()
                 self.encoded.release(key)
 
     async def PullPlayback(self, request: pb.PullPlaybackRequest, context: grpc.aio.ServicerContext) -> None:
-        _, channel = await self._authorize(context, Action.VIEW_PLAYBACK, request.camera_id)
+        caller = await self._caller(context)
         if not request.HasField("start") or not request.HasField("end"):
             await self._invalid(context, "start, end: both required")
         try:
@@ -257,14 +274,23 @@ class StreamService(Base, rpc.StreamServiceServicer):
             await self._invalid(context, "end: must be after start")
         if not 0.25 <= speed <= 16:
             await self._invalid(context, f"speed: expected 0.25…16, got {speed:g}")
-        units = await self._playback_source(context, channel, start, end, speed)
+        decision, channel = await self._authorize(context, Action.VIEW_PLAYBACK, request.camera_id, caller,
+                                                  (start, end))
+        units = await self._playback_source(context, decision, channel, start, end, speed)
         first = True
         try:
-            async for unit in units:
-                if first:
-                    await context.write(info_message(unit, await self._size(unit)))
-                    first = False
-                await context.write(unit_message(unit))
+            async with self._session(decision, "playback", lambda reason: None) as session:
+                async for unit in units:
+                    if session.reason is not None:
+                        break
+                    if first:
+                        await context.write(info_message(unit, await self._size(unit)))
+                        first = False
+                    await context.write(unit_message(unit))
+                    session.position = datetime.fromtimestamp(unit.wallclock, UTC)
+            await self._ended(context, session)
+        except ValueError as exc:  # speed or span outside what viewing allows
+            await self._invalid(context, str(exc))
         except NotSupported as exc:  # a device that finds out only once asked
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"camera {channel.id!r} cannot play back: {exc}")
         finally:
@@ -272,17 +298,22 @@ class StreamService(Base, rpc.StreamServiceServicer):
             if close is not None:
                 await close()
 
-    async def _playback_source(self, context: grpc.aio.ServicerContext, channel: Channel, start: datetime,
-                               end: datetime, speed: float) -> AsyncIterator[AccessUnit]:
+    def _session(self, decision: Decision, kind: str, closer: Callable[[str], None]):  # noqa: ANN202
+        return self.gw.sessions.opened(decision, kind, closer)
+
+    async def _playback_source(self, context: grpc.aio.ServicerContext, decision: Decision, channel: Channel,
+                               start: datetime, end: datetime, speed: float) -> AsyncIterator[AccessUnit]:
         """The gateway's own recordings first; otherwise the device's (GB/T 28181 playback)."""
         missing = ""
         if self.gw.recordings is not None:
             try:
-                return await self.gw.recordings.open_playback(channel.id, start, end, speed)
+                return await self.gw.recordings.open_playback(decision, channel.id, start, end, speed)
             except LookupError:
                 missing = f"this gateway holds no recording of {channel.id!r} in that range"
+            except ValueError as exc:
+                await self._invalid(context, str(exc))
         try:
-            return self.gw.registry.adapter_for(channel.id).open_playback(channel.id, start, end, speed)
+            return self.gw.registry.adapter_for(channel.id).open_playback(decision, channel.id, start, end, speed)
         except NotSupported as exc:
             if missing:
                 await context.abort(grpc.StatusCode.NOT_FOUND, f"{missing}, and the device cannot play back: {exc}")
@@ -291,13 +322,13 @@ class StreamService(Base, rpc.StreamServiceServicer):
         raise AssertionError("unreachable")
 
     async def GetSnapshot(self, request: pb.GetSnapshotRequest, context: grpc.aio.ServicerContext) -> pb.Snapshot:
-        _, channel = await self._authorize(context, Action.PULL_STREAM, request.camera_id)
+        decision, channel = await self._authorize(context, Action.PULL_STREAM, request.camera_id)
         if not channel.online:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"camera {channel.id!r} is offline")
         stream = self.gw.hub.stream(channel.id)
         keyframe = stream.gop[0] if stream.gop else None
         if keyframe is None:
-            with self.gw.hub.subscribe(channel.id, name="snapshot") as reader:
+            with self.gw.hub.subscribe(decision, channel.id, name="snapshot") as reader:
                 try:
                     keyframe = await asyncio.wait_for(reader.get(), 10)
                 except TimeoutError:

@@ -13,7 +13,11 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from gateway.media import H264, StreamClosed
+from collections.abc import AsyncIterator
+
+from gateway.media import H264, AccessUnit, Reader
+from gateway.media.watermark import watermarked
+from gateway.policy import LIVE, Decision, require
 from gateway.tasks import cancel_and_wait
 
 from .config import WebRtcConfig
@@ -27,23 +31,39 @@ log = logging.getLogger(__name__)
 
 
 class CameraFanout:
-    def __init__(self, gw: Gateway, camera_id: str, cfg: WebRtcConfig) -> None:
-        self.gw, self.camera_id, self.cfg = gw, camera_id, cfg
+    """The viewers of one camera, fed by one hub reader that lives exactly while they do.
+
+    With a ``watermark`` the fan-out belongs to a single relative's session: its pictures are
+    re-encoded with that text burnt in (R13), never shared with another viewer."""
+
+    def __init__(self, gw: Gateway, camera_id: str, cfg: WebRtcConfig, watermark: str | None = None) -> None:
+        self.gw, self.camera_id, self.cfg, self.watermark = gw, camera_id, cfg, watermark
         self.viewers: set[Viewer] = set()
         self.gop: list[Frame] = []
         self._gop_bytes = 0
+        self._reader: Reader | None = None
         self._task: asyncio.Task[None] | None = None
         self._last_key_request = 0.0
         self.frames = 0
 
-    def add(self, viewer: Viewer) -> None:
+    def add(self, viewer: Viewer, access: Decision) -> None:
+        """A viewer joins under the gate's live decision for this camera (checked here, where the
+        viewer is added, whether or not the camera's reader is already running)."""
+        require(access, self.camera_id, LIVE)
+        if self._reader is None:
+            self._reader = self.gw.hub.subscribe(access, self.camera_id, name="webrtc", limits=self.gw.reader_limits)
+            self._task = asyncio.get_running_loop().create_task(self._run(self._reader),
+                                                                name=f"webrtc:{self.camera_id}")
         self.viewers.add(viewer)
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"webrtc:{self.camera_id}")
 
     def remove(self, viewer: Viewer) -> None:
+        """The last viewer leaving closes the reader at once, even before a first frame came, so
+        the stream can stop after its linger instead of re-inviting a camera nobody watches."""
         self.viewers.discard(viewer)
         viewer.close()
+        if not self.viewers and self._reader is not None:
+            self._reader.close()
+            self._reader = None
 
     def on_ready(self, viewer: Viewer) -> None:
         """DTLS is up: start the viewer from the cached GOP (instant start)."""
@@ -66,14 +86,13 @@ class CameraFanout:
         except Exception as exc:  # the source cannot; the cached GOP already answered
             log.debug("keyframe request for %s failed: %s", self.camera_id, exc)
 
-    async def _run(self) -> None:
-        reader = self.gw.hub.subscribe(self.camera_id, name="webrtc", limits=self.gw.reader_limits)
+    async def _run(self, reader: Reader) -> None:
         size = self.cfg.payload_size
+        units: AsyncIterator[AccessUnit] = reader if self.watermark is None else \
+            watermarked(reader, self.watermark, metrics=self.gw.metrics)
         try:
-            while self.viewers:
-                try:
-                    unit = await reader.get()
-                except StreamClosed:
+            async for unit in units:
+                if reader.closed:
                     break
                 if unit.codec != H264:
                     self.gw.metrics.inc("vsgw_webrtc_rejected_total", reason="codec")
@@ -84,8 +103,11 @@ class CameraFanout:
                 for viewer in self.viewers:
                     viewer.push(frame)
         finally:
+            if units is not reader:
+                await units.aclose()  # type: ignore[attr-defined]
             reader.close()
-            self._task = None
+            if self._reader is reader:
+                self._reader = None
 
     def _cache(self, frame: Frame) -> None:
         if frame.keyframe:

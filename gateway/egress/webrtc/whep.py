@@ -15,7 +15,8 @@ from aiortc.sdp import candidate_from_sdp
 
 from gateway.http import HttpError, json_response
 from gateway.http.server import gateway_of, subject_of
-from gateway.policy import Action
+from gateway.policy import Action, Decision, http_access
+from gateway.policy.sessions import VideoSession
 
 from .config import WebRtcConfig
 from .fanout import CameraFanout
@@ -35,8 +36,11 @@ def h264_preferences() -> list:
 
 
 class Session:
-    def __init__(self, sid: str, camera_id: str, pc: RTCPeerConnection, viewer: Viewer, subject_id: str) -> None:
+    def __init__(self, sid: str, camera_id: str, pc: RTCPeerConnection, viewer: Viewer, subject_id: str,
+                 fan: CameraFanout) -> None:
         self.id, self.camera_id, self.pc, self.viewer, self.subject_id = sid, camera_id, pc, viewer, subject_id
+        self.fan = fan
+        self.video: VideoSession | None = None  # the gate's session record (closed when its grant ends)
 
 
 class WhepEgress:
@@ -55,13 +59,17 @@ class WhepEgress:
     def _rtc_config(self) -> RTCConfiguration:
         return RTCConfiguration(iceServers=[RTCIceServer(u) for u in self.cfg.stun_servers])
 
-    async def open(self, camera_id: str, offer: str, subject_id: str) -> Session:
+    async def open(self, camera_id: str, offer: str, decision: Decision) -> Session:
+        """A viewer under ``decision``; a decision with a watermark obligation gets a fan-out of its
+        own whose pictures carry that text (R13)."""
         pc = RTCPeerConnection(self._rtc_config())
         sid = secrets.token_urlsafe(12)
+        watermark = decision.obligations.get("watermark") if "watermark" in decision.flags else None
         try:
             transceiver = pc.addTransceiver("video", direction="sendonly")
             transceiver.setCodecPreferences(h264_preferences())
-            fan = self.fanout(camera_id)
+            fan = self.fanout(camera_id) if watermark is None else \
+                CameraFanout(self.gw, camera_id, self.cfg, watermark=str(watermark))
             viewer = Viewer(sid, transceiver.sender, self.cfg, fan.on_keyframe_request, fan.on_ready, cname=sid)
             await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
             if not transceiver._codecs:
@@ -74,9 +82,14 @@ class WhepEgress:
             await pc.close()
             self.gw.metrics.inc("vsgw_webrtc_rejected_total", reason="offer")
             raise HttpError(400, "bad_offer", f"cannot use this SDP offer: {type(exc).__name__}") from None
-        session = Session(sid, camera_id, pc, viewer, subject_id)
+        session = Session(sid, camera_id, pc, viewer, decision.request.subject.id, fan)  # type: ignore[union-attr]
+        try:
+            fan.add(viewer, decision)
+        except Exception:
+            await pc.close()
+            raise
         self.sessions[sid] = session
-        fan.add(viewer)
+        session.video = await self.gw.sessions.start(decision, "live", lambda reason: self._spawn(self.close(sid)))
 
         @pc.on("connectionstatechange")
         async def _state() -> None:
@@ -102,10 +115,12 @@ class WhepEgress:
         session = self.sessions.pop(sid, None)
         if session is None:
             return False
-        fan = self.fanouts.get(session.camera_id)
-        if fan is not None:
-            fan.remove(session.viewer)
+        session.fan.remove(session.viewer)
+        if session.fan.watermark is not None:
+            await session.fan.close()
         await session.pc.close()
+        if session.video is not None:
+            await self.gw.sessions.end(session.video)
         return True
 
     async def stop(self) -> None:
@@ -128,18 +143,22 @@ async def whep_offer(request: web.Request) -> web.Response:
     if cid not in gw.registry.channels:
         raise HttpError(404, "not_found", f"no camera {cid!r}")
     subject = subject_of(request)
-    decision = await gw.policy.authorize(subject, Action.VIEW_LIVE, gw.camera_resource(cid),
-                                         {"egress": "webrtc", "can_mask": False})
+    decision = await gw.policy.authorize(http_access(request, Action.VIEW_LIVE, gw.camera_resource(cid),
+                                                     egress="whep"))
     if not decision:
         raise HttpError(403, "forbidden", decision.reason)
     if request.content_type != "application/sdp":
         gw.metrics.inc("vsgw_webrtc_rejected_total", reason="content_type")
         raise HttpError(415, "unsupported_media_type", "send the SDP offer as application/sdp")
-    offer = await request.text()
+    try:
+        offer = (await request.read()).decode("utf-8")
+    except UnicodeDecodeError:
+        gw.metrics.inc("vsgw_webrtc_rejected_total", reason="offer_encoding")
+        raise HttpError(400, "bad_offer", "the SDP offer is not UTF-8 text") from None
     if "m=video" not in offer:
         gw.metrics.inc("vsgw_webrtc_rejected_total", reason="offer")
         raise HttpError(400, "bad_offer", "the SDP offer has no video section")
-    session = await egress.open(cid, offer, subject.id)
+    session = await egress.open(cid, offer, decision)
     headers = {"Location": f"/api/whep/{cid}/{session.id}", "ETag": f'"{session.id}"',
                "Access-Control-Expose-Headers": "Location, X-Vsgw-Watermark"}
     if "watermark" in decision.flags:
@@ -187,8 +206,13 @@ async def whep_patch(request: web.Request) -> web.Response:
 
 
 async def whep_stats(request: web.Request) -> web.Response:
-    egress = request.app[EGRESS]
+    """Viewer statistics of a camera, for whoever may watch it live (they name its viewers' traffic)."""
+    egress, gw = request.app[EGRESS], gateway_of(request)
     cid = request.match_info["camera_id"]
+    decision = await gw.policy.authorize(http_access(request, Action.VIEW_LIVE, gw.camera_resource(cid),
+                                                     egress="whep", detail={"operation": "stats"}))
+    if not decision:
+        raise HttpError(403, "forbidden", decision.reason)
     fan = egress.fanouts.get(cid)
     viewers = [v.stats() for v in fan.viewers] if fan else []
     return json_response({"camera_id": cid, "frames": fan.frames if fan else 0, "viewers": viewers})

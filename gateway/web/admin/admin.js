@@ -71,7 +71,7 @@ async function refresh() {
   const tasks = [
     api("GET", "/api/retrievals").then(d => table($("#retrieval-list"), d.requests,
       ["id", "status", "purpose", "case_number", "cameras", "action", "requester", "second_officer", "reason", "grant_id"],
-      r => r.status === "awaiting_second_officer" ? [["confirm", () => api("POST", `/api/retrievals/${r.id}/confirm`)],
+      r => r.status === "awaiting_second_officer" ? [["confirm", () => api("POST", `/api/retrievals/${r.id}/confirm`, {})],
                                                      ["refuse", () => refuse(r.id)]]
          : r.status === "awaiting_approval" ? [["approve", () => api("POST", `/api/retrievals/${r.id}/approve`, {})],
                                                ["refuse", () => refuse(r.id)]] : [])),
