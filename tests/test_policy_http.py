@@ -39,9 +39,9 @@ async def test_r11_retrieval_over_http_two_officers_and_chief(db_url, make_gatew
         assert status == 400 and err["field"] == "case_number"
         status, req = await call("POST", "/api/retrievals", li, request_body(["cam-a"]))
         assert status == 201 and req["status"] == "awaiting_second_officer" and len(req["document_sha256"]) == 64
-        status, err = await call("POST", f"/api/retrievals/{req['id']}/confirm", li)
+        status, err = await call("POST", f"/api/retrievals/{req['id']}/confirm", li, {})
         assert status == 409 and "two distinct officers" in err["message"]
-        status, _ = await call("POST", f"/api/retrievals/{req['id']}/confirm", zhao)
+        status, _ = await call("POST", f"/api/retrievals/{req['id']}/confirm", zhao, {})
         assert status == 200
         status, err = await call("POST", f"/api/retrievals/{req['id']}/approve", zhao, {})
         assert status == 403 and "police chief" in err["message"]

@@ -15,7 +15,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from adapters.base import Channel, NotSupported, PtzCommand
 from gateway.bus import ChannelAdded, ChannelRemoved, ChannelState
-from gateway.media import AccessUnit, StreamClosed, stream_key
+from gateway.media import AccessUnit, Reader, StreamClosed, stream_key
 from gateway.policy import Action, Decision, Resource, grpc_access
 from gateway.policy.sessions import VideoSession
 from gateway.registry import UnknownChannel
@@ -233,33 +233,38 @@ class StreamService(Base, rpc.StreamServiceServicer):
         if not channel.online:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"camera {channel.id!r} is offline")
         key = stream_key(channel.id, request.substream)
-        metrics, encode = self.gw.metrics, self.encoded.encode
-        metrics.inc("vsgw_grpc_pulls_total", stream=key)
+        self.gw.metrics.inc("vsgw_grpc_pulls_total", stream=key)
         name = f"grpc:{decision.request.subject.id}"  # type: ignore[union-attr]
         with self.gw.hub.subscribe(decision, channel.id, substream=request.substream, name=name,
-                                   limits=self.gw.reader_limits) as reader, \
-                self._session(decision, "live", reader.close) as session:
-            counted = 0
+                                   limits=self.gw.reader_limits) as reader:
+            async with self._session(decision, "live", lambda reason: reader.close()) as session:
+                await self._relay(context, reader, key, session)
 
-            def count_skips() -> None:  # as they happen, and once more when the call ends
-                nonlocal counted
-                if reader.skips != counted:
-                    metrics.inc("vsgw_grpc_reader_skips_total", reader.skips - counted, stream=key)
-                    counted = reader.skips
+    async def _relay(self, context: grpc.aio.ServicerContext, reader: Reader, key: str,
+                     session: VideoSession) -> None:
+        """Write the reader's units until the client leaves or the gateway ends the session."""
+        metrics, encode = self.gw.metrics, self.encoded.encode
+        counted = 0
 
-            self.encoded.use(key)
-            try:
-                unit = await reader.get()
-                await context.write(info_message(unit, await self._size(unit)))
-                while True:
-                    await context.write(encode(key, unit))
-                    count_skips()
-                    unit = await reader.get()
-            except StreamClosed:
-                await self._ended(context, session)
-            finally:
+        def count_skips() -> None:  # as they happen, and once more when the call ends
+            nonlocal counted
+            if reader.skips != counted:
+                metrics.inc("vsgw_grpc_reader_skips_total", reader.skips - counted, stream=key)
+                counted = reader.skips
+
+        self.encoded.use(key)
+        try:
+            unit = await reader.get()
+            await context.write(info_message(unit, await self._size(unit)))
+            while True:
+                await context.write(encode(key, unit))
                 count_skips()
-                self.encoded.release(key)
+                unit = await reader.get()
+        except StreamClosed:
+            await self._ended(context, session)
+        finally:
+            count_skips()
+            self.encoded.release(key)
 
     async def PullPlayback(self, request: pb.PullPlaybackRequest, context: grpc.aio.ServicerContext) -> None:
         caller = await self._caller(context)
