@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -97,6 +99,8 @@ async def test_r1_register_answer_has_date_and_expires(make_gateway) -> None:
     assert ok.get("expires") == "1800"
     date = ok.get("date") or ""
     assert len(date) == 23 and date[10] == "T"  # 2024-05-01T12:00:00.000, gateway clock
+    sent = datetime.fromisoformat(date).replace(tzinfo=ZoneInfo("Asia/Shanghai"))  # the device's zone (sip.time_zone)
+    assert abs((sent - datetime.now(UTC)).total_seconds()) < 60
     assert ok.get("x-gb-ver") == "3.0"
     assert seen[0].status == 401 and 'realm="3402000000"' in seen[0].get("www-authenticate")
     await sim.stop()

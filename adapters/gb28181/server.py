@@ -119,7 +119,8 @@ class GbServer:
             self.auth.reply(req, peer, 403)
             return
         out = response(req, 200, to_tag=self.tag, source=peer.addr)
-        out.add("Date", datetime.now().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3])
+        # devices take the zone-less Date as their local time: the device's zone, not the host's
+        out.add("Date", datetime.now(self.cfg.zone_for(device_id)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3])
         out.add("Expires", str(expires))
         if req.get("contact"):
             out.add("Contact", req.get("contact") or "")
