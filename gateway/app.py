@@ -49,7 +49,7 @@ class Gateway:
         # the composition root of the controls: the durable audit chain, the tiered gate over it, and
         # the identities it decides for; nothing else is a gate, and there is no allow-all fallback
         self.audit = ChainAudit(self.db, load_or_create_key(config.data_path("keys", "audit-ed25519.pem")))
-        self.policy = TieredGate(self.audit)
+        self.policy = TieredGate(self.audit, node.zone)
         self.sessions = VideoSessions(self.audit)  # open video sessions, each closed when its grant ends
         self.identity = Identity(self.db, config.get(IdentityConfig))
         self.certificate_subject: Callable[[str], Subject | None] = self.identity.certificate_subject

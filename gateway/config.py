@@ -14,6 +14,7 @@ import tomllib
 import types
 import typing
 from typing import Any, TypeVar, get_args, get_origin, get_type_hints
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 T = TypeVar("T")
 SECTIONS: dict[str, type] = {}
@@ -40,6 +41,17 @@ class NodeConfig:
     name: str = "vsgw-1"
     data_dir: str = "var"
     log_level: str = "INFO"
+    time_zone: str = "Asia/Shanghai"  # times shown to people (pages, watermarks); storage is UTC
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"node.time_zone: unknown time zone {self.time_zone!r} (expected e.g. Asia/Shanghai)") from None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
 
 
 @section("http")

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from gateway.audit import AuditSink
 
@@ -67,8 +68,8 @@ class GrantTable(dict[str, Grant]):
 
 
 class TieredGate:
-    def __init__(self, audit: AuditSink) -> None:
-        self.audit = audit
+    def __init__(self, audit: AuditSink, zone: ZoneInfo = ZoneInfo("Asia/Shanghai")) -> None:
+        self.audit, self.zone = audit, zone  # the zone watermarks show their time in
         self.grants = GrantTable()
         self.emergencies: dict[str, Emergency] = {}
         self.decisions = 0
@@ -143,7 +144,8 @@ class TieredGate:
             if grant.covers(subject.id, resource.id, action, request.window, now):
                 if grant.kind == "relative":
                     return Decision(True, "relatives' view-only grant (R13, WX 25)", grant.id, frozenset({"watermark"}),
-                                    {"watermark": f"{grant.id} {now:%Y-%m-%d %H:%M} UTC"}, expires=grant.expires)
+                                    {"watermark": f"{grant.id} {now.astimezone(self.zone):%Y-%m-%d %H:%M %Z}"},
+                                    expires=grant.expires)
                 return Decision(True, "approved retrieval grant (R11)", grant.id, expires=grant.expires)
         if relative:
             return Decision(False, "relatives may only view the cameras and times of their grant; "
