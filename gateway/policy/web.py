@@ -302,7 +302,7 @@ def setup(gw: Gateway) -> None:
     r("POST", "/api/emergencies/{id}/review", review_emergency, summary="Sign off the after-action review", tag="emergency", body=obj, response=obj)
     r("GET", "/api/reviews", open_reviews, summary="Emergencies awaiting review", tag="emergency", response=obj)
     r("GET", "/api/audit", search_audit, summary="Search the audit trail (auditors)", tag="audit", response=obj,
-      query={n: {"type": "string"} for n in ("actor", "action", "resource", "decision", "limit")})
+      query={n: {"type": "string"} for n in ("actor", "action", "resource", "decision", "limit", "before")})
     r("GET", "/api/audit/export", export_audit, summary="Signed JSON-lines export (auditors)", tag="audit",
       response={"type": "string"}, content_type="application/x-ndjson")
     r("GET", "/api/audit/key", audit_key, summary="The gateway's Ed25519 public key (PEM)", tag="audit",
