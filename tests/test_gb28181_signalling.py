@@ -184,6 +184,23 @@ async def test_r1_answers_correlated_by_device_cmd_and_sn(make_gateway) -> None:
     await sim.stop()
 
 
+async def test_r18_a_device_cannot_answer_a_query_put_to_another_device(make_gateway) -> None:
+    """Device B, registered and authenticated over its own transport, sends a Response in device A's
+    name with the pending query's SN: it is not taken as A's answer; A's own answer is."""
+    gw = await make_gateway(sip=sip())
+    honest, other = await start_sim(gw), await start_sim(gw, device_id="34020000001320000002")
+    try:
+        server = gw.gb28181.server
+        key = server.collector.expect(DEV, "DeviceStatus", 777_001, DEV)
+        await other.send_manscdp("Response", "DeviceStatus", [("Online", "OFFLINE")], sn=777_001, device_id=DEV)
+        await honest.send_manscdp("Response", "DeviceStatus", [("Online", "ONLINE")], sn=777_001)
+        answer = await server.collector.wait(key, 3)
+        assert answer.complete and answer.packets == 1 and answer.first.root.get("online") == "ONLINE"
+    finally:
+        await honest.stop()
+        await other.stop()
+
+
 async def test_r1_alarm_notify_published_as_event(make_gateway) -> None:
     gw = await make_gateway(sip=sip())
     sim = await start_sim(gw)

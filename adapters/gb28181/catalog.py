@@ -48,16 +48,21 @@ class Answer:
 
 
 class Collector:
-    def __init__(self) -> None:
-        self._waiting: dict[tuple[str, str, int], tuple[Answer, asyncio.Event]] = {}
+    """Query answers matched by (DeviceID, CmdType, SN), and taken only from the device that was
+    asked: another registered device cannot answer in its name (R18)."""
 
-    def expect(self, device_id: str, cmd: str, sn: int) -> tuple[str, str, int]:
+    def __init__(self) -> None:
+        self._waiting: dict[tuple[str, str, int], tuple[Answer, asyncio.Event, str | None]] = {}
+
+    def expect(self, device_id: str, cmd: str, sn: int, asked: str | None = None) -> tuple[str, str, int]:
+        """``device_id`` is the body's target (a device or one of its channels); ``asked`` the
+        registered device whose transport must carry the answer (default: ``device_id``)."""
         key = (device_id, cmd.lower(), sn)
-        self._waiting[key] = (Answer(), asyncio.Event())
+        self._waiting[key] = (Answer(), asyncio.Event(), asked or device_id)
         return key
 
     async def wait(self, key: tuple[str, str, int], timeout: float) -> Answer:
-        answer, done = self._waiting[key]
+        answer, done, _ = self._waiting[key]
         try:
             async with asyncio.timeout(timeout):
                 await done.wait()
@@ -70,12 +75,13 @@ class Collector:
     def cancel(self, key: tuple[str, str, int]) -> None:
         self._waiting.pop(key, None)
 
-    def feed(self, msg: Manscdp) -> bool:
-        """Take one Response packet; False when nobody waits for it."""
+    def feed(self, msg: Manscdp, sender: str | None = None) -> bool:
+        """Take one Response packet from the registered device ``sender``; False when nobody
+        waits for it from that device."""
         slot = self._waiting.get((msg.device_id, msg.cmd.lower(), msg.sn))
-        if slot is None:
+        if slot is None or sender is not None and slot[2] != sender:
             return False
-        answer, done = slot
+        answer, done, _ = slot
         answer.packets += 1
         answer.first = answer.first or msg
         list_tag = LISTS.get(msg.cmd.lower())

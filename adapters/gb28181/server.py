@@ -155,7 +155,7 @@ class GbServer:
         if keepalive:
             self.metrics.inc("vsgw_gb28181_keepalive_total", result="ok")
             return
-        if msg.kind == "response" and self.collector.feed(msg):
+        if msg.kind == "response" and self.collector.feed(msg, dev.id):
             return
         for fn in self.on_message:
             fn(dev, msg)
@@ -195,7 +195,7 @@ class GbServer:
         """Send a Query and collect its Response packet(s)."""
         target = target_id or dev.id
         sn = self.next_sn()
-        key = self.collector.expect(target, cmd, sn)
+        key = self.collector.expect(target, cmd, sn, dev.id)
         try:
             await self.send_manscdp(dev, "Query", cmd, target, sn, fields)
         except BaseException:
