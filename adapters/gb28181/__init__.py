@@ -25,10 +25,14 @@ def setup(gw: Gateway) -> None:
     if not cfg.enabled:
         return
     from .adapter import GbAdapter
+    from .web import add_routes
+    from .web_control import add_routes as add_control_routes
 
     adapter = GbAdapter(cfg, gw.metrics, gw.db)
     gw.add_adapter(adapter)
     gw.gb28181 = adapter  # type: ignore[attr-defined]  # the demo and tests find the SIP port here
+    add_routes(gw, adapter)
+    add_control_routes(gw, adapter)
 
 
 def _log_level(gw: Gateway) -> None:

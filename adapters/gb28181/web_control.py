@@ -1,0 +1,14 @@
+"""HTTP routes for device control and subscriptions (GB/T 28181)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
+    from .adapter import GbAdapter
+
+
+def add_routes(gw: Gateway, adapter: GbAdapter) -> None:
+    """Device control and subscription routes (none yet)."""
