@@ -69,7 +69,7 @@ async def test_r18_cookie_confirm_and_approve_from_another_port_are_refused(db_u
                         {"origin": f"https://127.0.0.1:{gw.http_port}"}):
             status, err = await zhao.post(confirm, **attempt)
             assert (status, err["error"]) == (403, "cross_origin"), attempt
-        status, done = await zhao.post(confirm, origin=base)
+        status, done = await zhao.post(confirm, origin=base, json={})
         assert status == 200 and done["status"] == "awaiting_approval"  # nothing above had confirmed it
 
         approve = f"/api/retrievals/{rid}/approve"
@@ -98,9 +98,9 @@ async def test_r18_bearer_and_access_token_calls_need_no_origin(db_url, make_gat
         assert (status, err["error"]) == (403, "cross_origin")  # the cookie alone does not do
         # a script or platform: no Origin, no Sec-Fetch-*, the stale cookie of someone else ignored
         async with http.post(f"{base}/api/retrievals/{first}/confirm",
-                             headers={"Authorization": f"Bearer {zhao}", "Cookie": f"vsgw_token={li}"}) as r:
+                             json={}, headers={"Authorization": f"Bearer {zhao}", "Cookie": f"vsgw_token={li}"}) as r:
             assert r.status == 200 and (await r.json())["second_officer"] == "user:zhao"
-        async with http.post(f"{base}/api/retrievals/{second}/confirm?access_token={zhao}") as r:
+        async with http.post(f"{base}/api/retrievals/{second}/confirm?access_token={zhao}", json={}) as r:
             assert r.status == 200
     assert gw.metrics.value("vsgw_http_refused_total", error="cross_origin") == 1
 

@@ -28,7 +28,7 @@ async def test_chromium_plays_a_recorded_range_from_the_play_url(make_gateway) -
         await asyncio.sleep(0.1)
     (start, end), = await gw.recordings.ranges("wall-1", datetime.now(UTC) - timedelta(minutes=1), datetime.now(UTC))
     url = (f"http://127.0.0.1:{gw.http_port}/api/recordings/wall-1/play?start={start.timestamp()}"
-           f"&end={end.timestamp()}&speed=0&access_token={TOKEN}")
+           f"&end={end.timestamp()}&speed=16&access_token={TOKEN}")
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path="/usr/bin/chromium",
                                           args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"])
