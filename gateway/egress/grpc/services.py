@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -237,7 +237,7 @@ class StreamService(Base, rpc.StreamServiceServicer):
         name = f"grpc:{decision.request.subject.id}"  # type: ignore[union-attr]
         with self.gw.hub.subscribe(decision, channel.id, substream=request.substream, name=name,
                                    limits=self.gw.reader_limits) as reader:
-            async with self._session(decision, "live", lambda reason: reader.close()) as session:
+            async with self.gw.sessions.opened(decision, "live", lambda reason: reader.close()) as session:
                 await self._relay(context, reader, key, session)
 
     async def _relay(self, context: grpc.aio.ServicerContext, reader: Reader, key: str,
@@ -284,7 +284,7 @@ class StreamService(Base, rpc.StreamServiceServicer):
         units = await self._playback_source(context, decision, channel, start, end, speed)
         first = True
         try:
-            async with self._session(decision, "playback", lambda reason: None) as session:
+            async with self.gw.sessions.opened(decision, "playback", lambda reason: None) as session:
                 async for unit in units:
                     if session.reason is not None:
                         break
@@ -294,17 +294,12 @@ class StreamService(Base, rpc.StreamServiceServicer):
                     await context.write(unit_message(unit))
                     session.position = datetime.fromtimestamp(unit.wallclock, UTC)
             await self._ended(context, session)
-        except ValueError as exc:  # speed or span outside what viewing allows
-            await self._invalid(context, str(exc))
         except NotSupported as exc:  # a device that finds out only once asked
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"camera {channel.id!r} cannot play back: {exc}")
         finally:
             close = getattr(units, "aclose", None)
             if close is not None:
                 await close()
-
-    def _session(self, decision: Decision, kind: str, closer: Callable[[str], None]):  # noqa: ANN202
-        return self.gw.sessions.opened(decision, kind, closer)
 
     async def _playback_source(self, context: grpc.aio.ServicerContext, decision: Decision, channel: Channel,
                                start: datetime, end: datetime, speed: float) -> AsyncIterator[AccessUnit]:
