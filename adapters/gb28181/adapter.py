@@ -22,6 +22,7 @@ from .devices import Device
 from .devtime import from_device, to_device
 from .dialog import Invite, Player
 from .manscdp import Manscdp
+from .results import CatalogResult, DeviceRecord, RecordSearch, query_failure
 from .server import DeviceRefused, GbServer
 from .sip import SipMessage, response, uri_user
 from .store import DeviceStore
@@ -55,8 +56,8 @@ class GbAdapter(Adapter):
         await super().start(ctx)
         if self.store is not None:
             for dev in await self.store.load(self.kind):
-                dev.charset = self.cfg.charset_for(dev.id)
                 self.server.devices.restore(dev)
+                self.server.devices.configure(dev, self.server.settings(dev.id))
                 for ch in dev.channels.values():  # listed again at once, online at the device's next keepalive
                     ctx.channel_seen(ch)
             self.store.start()
@@ -97,6 +98,8 @@ class GbAdapter(Adapter):
         return dev
 
     def _device_changed(self, dev: Device, online: bool, reason: str) -> None:
+        if reason not in ("registered", "unregistered"):  # those have the REGISTER's own line
+            log.info("GB device %s %s: %s", dev.id, "online" if online else "offline", reason)
         self.metrics.inc("vsgw_gb28181_device_state_total", state="online" if online else "offline", reason=reason)
         if online:
             self._spawn(self.refresh_catalog(dev.id))
@@ -106,13 +109,18 @@ class GbAdapter(Adapter):
             ch.online = online and ch.extra.get("status_on", True)
 
     async def refresh_catalog(self, device_id: str) -> int:
-        """Query DeviceInfo and the catalog at once; returns how many items the catalog answer had.
+        """Query DeviceInfo and the catalog at once; returns how many items the catalog answer had."""
+        return (await self.sync_catalog(device_id)).items
+
+    async def sync_catalog(self, device_id: str, prune: bool = False) -> CatalogResult:
+        """DeviceInfo and Catalog queried at once; with ``prune``, a complete answer also removes the
+        channels the device no longer reports. One INFO line says how it went.
 
         Answers are matched by (DeviceID, CmdType, SN), so a device that answers one query late,
         or with the other command's body, never holds the other query up."""
         dev = self.server.devices.get(device_id)
         if dev is None:
-            return 0
+            return CatalogResult(error="unknown device")
         info, answer = await asyncio.gather(self.server.query(dev, "DeviceInfo", timeout=self.cfg.request_timeout),
                                             self.server.query(dev, "Catalog"), return_exceptions=True)
         if isinstance(info, BaseException):
@@ -123,18 +131,33 @@ class GbAdapter(Adapter):
                 dev.info = {c.tag: c.text for c in info.first.root.children if not c.children}
         if isinstance(answer, BaseException):
             self.metrics.inc("vsgw_gb28181_catalog_total", result="failed")
-            log.warning("catalog of %s failed: %s", device_id, type(answer).__name__)
+            reason = query_failure(answer)
+            log.info("GB catalog %s failed: %s", device_id, reason)
             if not isinstance(answer, QUERY_ERRORS):
                 raise answer
-            return 0
+            return CatalogResult(error=reason)
         self.metrics.inc("vsgw_gb28181_catalog_total", result="complete" if answer.complete else "partial")
+        if not answer.packets:
+            log.info("GB catalog %s failed: no answer within %g s", device_id, self.cfg.catalog_timeout)
+            return CatalogResult(error=f"no answer within {self.cfg.catalog_timeout:g} s")
+        before = set(dev.channels)
         for item in answer.items.values():
             self._upsert(dev, item)
-        return len(answer.items)
+        gone = sorted(before - set(answer.items)) if prune and answer.complete else []
+        for cid in gone:
+            self._remove(dev, cid)
+        result = CatalogResult(items=len(answer.items), sum_num=answer.total, packets=answer.packets,
+                               complete=answer.complete, channels=len(dev.channels),
+                               added=len(set(dev.channels) - before), removed=len(gone),
+                               conflicts=sum(1 for n in self.tree(device_id) if n.extra.get("conflict")))
+        log.info("GB catalog %s %s: %d of SumNum %s items in %d packets, %d channels (+%d -%d), %d conflicts",
+                 device_id, "complete" if answer.complete else "partial (timed out)", result.items,
+                 answer.total, answer.packets, result.channels, result.added, result.removed, result.conflicts)
+        return result
 
     def _upsert(self, dev: Device, item) -> None:
         node = tree_node(item, dev.id)
-        if not node.id:
+        if not node.id or self.server.devices.get(dev.id) is not dev:  # empty, or the device was deleted
             return
         self._trees.setdefault(dev.id, {})[node.id] = node
         if not is_streamable(item):
@@ -157,6 +180,13 @@ class GbAdapter(Adapter):
             self.server.devices.on_record(dev, "channels")
             if self.ctx is not None:
                 self.ctx.channel_removed(channel_id)
+
+    def forget_tree(self, device_id: str, channel_ids: list[str]) -> None:
+        """A deleted device's catalog leaves the tree and its channels leave the registry."""
+        self._trees.pop(device_id, None)
+        for cid in channel_ids:  # the owner index went with the device (Devices.forget)
+            if self.ctx is not None:
+                self.ctx.channel_removed(cid)
 
     # -- notifications ------------------------------------------------------------------------
     def _notified(self, dev: Device, msg: Manscdp) -> None:
@@ -256,21 +286,31 @@ class GbAdapter(Adapter):
         await self.player.control(channel_id, scale=scale, seek=seek, pause=pause)
 
     async def query_records(self, channel_id: str, start: datetime, end: datetime) -> list[RecordRange]:
-        """RecordInfo over [start, end) (aware, or naive UTC), asked and answered in the device's
-        local time; the ranges come back in aware UTC."""
+        """RecordInfo over [start, end) (aware, or naive UTC); the ranges come back in aware UTC."""
+        found = await self.record_info(channel_id, start, end)
+        return [RecordRange(channel_id, r.start, r.end) for r in found.records]
+
+    async def record_info(self, channel_id: str, start: datetime, end: datetime, kind: str = "all") -> RecordSearch:
+        """The device's recordings of one channel by time range and type (all | time | alarm | manual),
+        asked and answered in the device's local time, returned in aware UTC and sorted. Items of
+        another type are dropped here too: some devices ignore the Type they are asked for."""
         dev = self.device_of(channel_id)
-        zone = self.cfg.zone_for(dev.id)
+        zone = self.server.settings(dev.id).zone
         fields: list[tuple[str, object]] = [("StartTime", to_device(start, zone)), ("EndTime", to_device(end, zone)),
-                                            ("Secrecy", 0), ("Type", "all")]
+                                            ("Secrecy", 0), ("Type", kind)]
         answer = await self.server.query(dev, "RecordInfo", channel_id, fields)
         out = []
         for item in answer.items.values():
             try:
-                out.append(RecordRange(channel_id, from_device(item.get("starttime"), zone),
-                                       from_device(item.get("endtime"), zone)))
+                record = DeviceRecord(from_device(item.get("starttime"), zone), from_device(item.get("endtime"), zone),
+                                      item.get("type").lower() or None, item.get("name") or None,
+                                      item.get("filepath") or None, item.int("filesize", -1))
             except ValueError:
                 self.metrics.inc("vsgw_gb28181_rejected_total", reason="bad_record_time")
-        return sorted(out, key=lambda r: r.start)
+                continue
+            if kind == "all" or record.type in (None, kind):
+                out.append(record)
+        return RecordSearch(sorted(out, key=lambda r: r.start), answer.complete, answer.total, answer.packets)
 
     async def ptz(self, channel_id: str, command: PtzCommand) -> None:
         """Refused here only for a camera the catalog declares fixed (PTZType 3); a channel without

@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.config import ConfigError, section
 
+from .settings import DeviceSettings, Effective, SettingsError, validate
+
 
 @section("sip")
 @dataclass(slots=True)
@@ -23,6 +25,9 @@ class SipConfig:
     charsets: list[str] = field(default_factory=list)  # "deviceid:gbk" per-device body charset
     time_zone: str = "Asia/Shanghai"  # devices send and expect zone-less local times (RecordInfo)
     time_zones: list[str] = field(default_factory=list)  # "deviceid:Area/City" per device
+    # [[sip.devices]] tables: id plus any of media_transport, charset, keepalive_interval,
+    # keepalive_timeout, time_zone (:mod:`.settings`); they win over charsets/time_zones
+    devices: list[dict] = field(default_factory=list)
     register_expires_min: int = 60  # a shorter non-zero Expires is answered 423 Interval Too Brief
     register_expires_max: int = 86400  # a longer one is granted this much (the 200's Expires says so)
     # a request in a registered device's name from anywhere but the transport it registered over:
@@ -40,6 +45,7 @@ class SipConfig:
     reinvite_backoff: float = 1.0  # seconds before the first re-INVITE, doubling for each further one
     rtp_low: int = 30000
     rtp_high: int = 30999  # rtp_low = rtp_high = 0: any free port (tests)
+    _entries: dict[str, DeviceSettings] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def realm(self) -> str:
@@ -54,18 +60,43 @@ class SipConfig:
         return self.password if self.accept_unknown else None
 
     def charset_for(self, device_id: str) -> str | None:
-        for entry in self.charsets:
-            dev, _, cs = entry.partition(":")
-            if dev == device_id:
-                return cs
-        return None
+        return self.device_layer(device_id).charset
 
     def zone_for(self, device_id: str) -> ZoneInfo:
-        for entry in self.time_zones:
-            dev, _, zone = entry.partition(":")
-            if dev == device_id:
-                return ZoneInfo(zone)
-        return ZoneInfo(self.time_zone)
+        return ZoneInfo(self.device_layer(device_id).time_zone or self.time_zone)
+
+    def device_layer(self, device_id: str) -> DeviceSettings:
+        """What the configuration sets for one device: its ``[[sip.devices]]`` entry over the lists."""
+        charset = next((e.partition(":")[2] for e in self.charsets if e.partition(":")[0] == device_id), None)
+        zone = next((e.partition(":")[2] for e in self.time_zones if e.partition(":")[0] == device_id), None)
+        listed = DeviceSettings(charset=charset, time_zone=zone)
+        entry = self._entries.get(device_id)
+        return entry.over(listed) if entry is not None else listed
+
+    def resolve(self, device_id: str, stored: DeviceSettings | None = None) -> Effective:
+        """The settings the device runs with: ``stored`` (the API's) over the configuration's."""
+        layer = stored.over(self.device_layer(device_id)) if stored is not None else self.device_layer(device_id)
+        interval = layer.keepalive_interval or self.keepalive_interval
+        return Effective(media_transport=layer.media_transport or self.media_transport, charset=layer.charset,
+                         keepalive_interval=interval,
+                         keepalive_timeout=layer.keepalive_timeout or interval * self.keepalive_misses,
+                         time_zone=layer.time_zone or self.time_zone)
+
+    def _parse_devices(self) -> None:
+        for i, entry in enumerate(self.devices):
+            where = f"sip.devices[{i}]"
+            if not isinstance(entry, dict):
+                raise ConfigError(f"{where}: expected a table with id and settings")
+            rest = dict(entry)
+            device_id = rest.pop("id", None)
+            if not isinstance(device_id, str) or not device_id:
+                raise ConfigError(f"{where}.id: required (the device's 20-digit ID)")
+            if device_id in self._entries:
+                raise ConfigError(f"{where}.id: {device_id} is listed twice")
+            try:
+                self._entries[device_id] = validate(rest, where=f"{where}.")
+            except SettingsError as exc:
+                raise ConfigError(str(exc)) from None
 
     def __post_init__(self) -> None:
         """Every REGISTER is digest-checked: no configuration lets a device in without a password."""
@@ -81,6 +112,7 @@ class SipConfig:
                 ZoneInfo(zone)
             except (ZoneInfoNotFoundError, ValueError):
                 raise ConfigError(f"sip.{name}: unknown time zone {zone!r} (expected e.g. Asia/Shanghai)") from None
+        self._parse_devices()
         if len(self.server_id) != 20 or not self.server_id.isdigit():
             raise ConfigError("sip.server_id: expected 20 digits")
         if self.foreign_source not in ("reject", "challenge"):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from adapters.base import Channel
 
+from .settings import DeviceSettings, Effective
 from .transport import Peer
 
 
@@ -34,9 +35,11 @@ class Device:
     last_keepalive: float = 0.0  # the last REGISTER or keepalive
     online: bool = False
     gb_version: str = ""
-    charset: str | None = None
+    charset: str | None = None  # resolved from the settings layers (:meth:`Devices.configure`)
+    keepalive_timeout: float = 0.0  # likewise; 0: the server's interval × misses
     channels: dict[str, Channel] = field(default_factory=dict)
     info: dict[str, str] = field(default_factory=dict)
+    settings: DeviceSettings = field(default_factory=DeviceSettings)  # what the HTTP API set for it
 
     @property
     def registered(self) -> bool:
@@ -58,6 +61,7 @@ class Devices:
         self.by_id: dict[str, Device] = {}
         self.by_peer: dict[Peer, str] = {}  # binding -> the device that registered over it last
         self.owner: dict[str, str] = {}  # channel id -> device id
+        self.shortest = keepalive_interval  # the shortest keepalive interval any device has: the sweep's pace
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -110,6 +114,12 @@ class Devices:
         for cid in dev.channels:
             self.owner[cid] = dev.id
 
+    def configure(self, dev: Device, eff: Effective) -> None:
+        """Apply the device's resolved settings: how its bodies decode, when its silence means offline."""
+        dev.charset = eff.charset
+        dev.keepalive_timeout = eff.keepalive_timeout
+        self.shortest = min(self.shortest, eff.keepalive_interval)
+
     def seen(self, dev: Device, how: str) -> None:
         """A keepalive (or another request) from a registered device over its binding — the caller
         checked both — shows it alive."""
@@ -137,7 +147,7 @@ class Devices:
             self.on_change(dev, False, "forgotten")
 
     def deadline(self, dev: Device) -> float:
-        return min(dev.expires_at, dev.last_keepalive + self.interval * self.misses)
+        return min(dev.expires_at, dev.last_keepalive + (dev.keepalive_timeout or self.interval * self.misses))
 
     def _bind(self, dev: Device, peer: Peer) -> None:
         if self.by_peer.get(dev.peer) == dev.id:
@@ -156,9 +166,8 @@ class Devices:
             self.on_change(dev, online, reason)
 
     async def _sweep(self) -> None:
-        step = max(0.05, min(5.0, self.interval / 4))  # 20,000 devices: ~20 ms per pass
-        while True:
-            await asyncio.sleep(step)
+        while True:  # 20,000 devices: ~20 ms per pass
+            await asyncio.sleep(max(0.05, min(5.0, self.shortest / 4)))
             now = time.time()
             for dev in list(self.by_id.values()):
                 if dev.online and now >= self.deadline(dev):

@@ -110,12 +110,13 @@ class Player:
         cfg = self.cfg
         host = cfg.media_host or cfg.host
         ssrc = ssrc_for(cfg.realm, next(self._stream_no), history=session != "Play")
-        media = MediaSession(self.pool, host, cfg.media_transport, int(ssrc))
+        transport = self.server.settings(dev.id).media_transport  # per device, else [sip] media_transport
+        media = MediaSession(self.pool, host, transport, int(ssrc))
         inv: Invite | None = None
         try:
             port = await media.open()
             offer = Sdp(session=session, origin_id=cfg.server_id, host=host, port=port,
-                        transport=cfg.media_transport, ssrc=ssrc, start=start, end=end, speed=speed,
+                        transport=transport, ssrc=ssrc, start=start, end=end, speed=speed,
                         uri=f"{channel_id}:0" if session != "Play" else None, substream=substream)
             req = self.server.new_request("INVITE", dev, channel_id, offer.encode(), "APPLICATION/SDP")
             req.add("Subject", f"{channel_id}:{ssrc},{cfg.server_id}:0")
@@ -132,7 +133,7 @@ class Player:
             if answer.ssrc != ssrc:  # the device's own y= (or none): follow it, count it
                 self.metrics.inc("vsgw_gb28181_ssrc_rebound_total")
                 media.expected_ssrc = int(answer.ssrc) if answer.ssrc and answer.ssrc.isdigit() else None
-            if cfg.media_transport == "tcp-active":
+            if transport == "tcp-active":
                 await media.connect(answer.host, answer.port)
         except (SdpError, DeviceRefused, TimeoutError, ConnectionError, OSError) as exc:
             result, reason = _failure(exc)

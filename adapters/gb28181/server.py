@@ -23,6 +23,7 @@ from .catalog import Answer, Collector
 from .config import SipConfig
 from .devices import Device, Devices
 from .manscdp import Manscdp, XmlError
+from .settings import Effective
 from .sip import EXPIRES_MAX, SipMessage, new_branch, new_call_id, new_tag, number, param, response, uri_user
 from .transport import Endpoint, Peer
 
@@ -61,6 +62,11 @@ class GbServer:
     def _rejected(self, reason: str) -> None:
         self.metrics.inc("vsgw_gb28181_rejected_total", reason=reason)
 
+    def settings(self, device_id: str) -> Effective:
+        """The device's resolved settings: the API's stored ones over the configuration's."""
+        dev = self.devices.get(device_id)
+        return self.cfg.resolve(device_id, dev.settings if dev is not None else None)
+
     def next_sn(self) -> int:
         return next(self._sn)
 
@@ -92,46 +98,55 @@ class GbServer:
     def _register(self, req: SipMessage, peer: Peer) -> None:
         device_id = uri_user(req.get("from") or "")
         if not device_id:
+            log.info("GB register refused: no device ID in From")
             self._rejected("register_no_device_id")
             self.endpoint.reply(req, response(req, 400, source=peer.addr), peer)
             return
         if self.cfg.password_for(device_id) is None:
             self.metrics.inc("vsgw_gb28181_register_total", result="unknown_device")
+            log.info("GB register %s refused: unknown device", device_id)
             self.auth.reply(req, peer, 403)
             return
         expires = self._expires(req)
         if 0 < expires < self.cfg.register_expires_min:
             out = response(req, 423, "Interval Too Brief", to_tag=self.tag, source=peer.addr)
             out.add("Min-Expires", str(self.cfg.register_expires_min))
+            log.info("GB register %s refused: Expires %d below %d", device_id, expires, self.cfg.register_expires_min)
             self.endpoint.reply(req, out, peer)
             return
         auth = digest.parse_header(req.get("authorization") or "")
         if not auth:
+            log.debug("GB register %s: digest challenge", device_id)
             self.auth.challenge(req, peer, device_id)
             return
         problem = self.auth.check(auth, device_id, peer, "REGISTER")
         if problem is not None and problem.startswith("nonce_"):  # replayed, expired, foreign or forged
             self._rejected(problem)
+            log.info("GB register %s challenged again: %s", device_id, problem)
             self.auth.challenge(req, peer, device_id)
             return
         if problem is not None:
             self.metrics.inc("vsgw_gb28181_register_total", result=problem)
+            log.info("GB register %s refused: %s", device_id, problem)
             self.auth.reply(req, peer, 403)
             return
+        eff = self.settings(device_id)
         out = response(req, 200, to_tag=self.tag, source=peer.addr)
         # devices take the zone-less Date as their local time: the device's zone, not the host's
-        out.add("Date", datetime.now(self.cfg.zone_for(device_id)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3])
+        out.add("Date", datetime.now(eff.zone).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3])
         out.add("Expires", str(expires))
         if req.get("contact"):
             out.add("Contact", req.get("contact") or "")
         self.endpoint.reply(req, out, peer)
         if expires == 0:
             self.metrics.inc("vsgw_gb28181_register_total", result="unregister")
+            log.info("GB register %s over %s: unregistered", device_id, peer.transport)
             self.devices.unregistered(device_id)
             return
         self.metrics.inc("vsgw_gb28181_register_total", result="ok")
+        log.info("GB register %s over %s: ok, expires %d s", device_id, peer.transport, expires)
         dev = self.devices.registered(device_id, peer, req.get("contact") or "", expires, req.get("x-gb-ver") or "")
-        dev.charset = self.cfg.charset_for(device_id)
+        self.devices.configure(dev, eff)
 
     def _message(self, req: SipMessage, peer: Peer) -> None:
         user = uri_user(req.get("from") or "")
@@ -144,6 +159,8 @@ class GbServer:
             return
         for fix in msg.repaired:
             self.metrics.inc("vsgw_gb28181_xml_repaired_total", fix=fix)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("GB MESSAGE from %s: %s", user, req.body.decode("gb18030", errors="replace"))
         keepalive = msg.kind == "notify" and msg.cmd.lower() == "keepalive"
         dev = self.auth.sender(req, peer)
         if dev is None:
@@ -185,6 +202,8 @@ class GbServer:
                            fields: list[tuple[str, object]] | None = None) -> SipMessage:
         body = manscdp.build(kind, cmd, sn, target_id, fields)
         req = self.new_request("MESSAGE", dev, target_id, body, manscdp.CONTENT_TYPE)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("GB MESSAGE to %s: %s", dev.id, body.decode("gb18030", errors="replace"))
         resp = await self.endpoint.request(req, dev.peer)
         if resp.status != 200:
             raise DeviceRefused(resp.status or 0, resp.reason)

@@ -19,7 +19,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, delete, select
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, delete, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from adapters.base import Channel
@@ -28,6 +28,7 @@ from gateway.storage.migrate import create_tables
 from gateway.tasks import cancel_and_wait
 
 from .devices import Device
+from .settings import DeviceSettings
 from .transport import Peer
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,21 @@ class GbChannelRow(Base):
     extra: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
+class GbSettingsRow(Base):
+    """What the HTTP API set for one device; a NULL column falls back to the configuration."""
+
+    __tablename__ = "gb28181_device_settings"
+
+    id: Mapped[str] = mapped_column(ForeignKey("gb28181_devices.id", ondelete="CASCADE"), primary_key=True)
+    media_transport: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    charset: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    keepalive_interval: Mapped[float | None] = mapped_column(Float, nullable=True)
+    keepalive_timeout: Mapped[float | None] = mapped_column(Float, nullable=True)
+    time_zone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
 migration("gb28181", 1, "devices and their channels")(create_tables(GbDeviceRow.__table__, GbChannelRow.__table__))
+migration("gb28181", 2, "per-device settings")(create_tables(GbSettingsRow.__table__))
 
 
 class DeviceStore:
@@ -78,7 +93,9 @@ class DeviceStore:
         self._dirty: dict[str, Device] = {}
         self._catalogs: set[str] = set()  # devices whose channels changed
         self._saved_keepalive: dict[str, float] = {}
+        self._settings: set[str] = set()  # devices whose settings changed
         self._wanted = asyncio.Event()
+        self._lock = asyncio.Lock()  # a flush never writes back a device being deleted
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -90,7 +107,7 @@ class DeviceStore:
         await self.flush()
 
     def record(self, dev: Device, what: str) -> None:
-        """Devices' hook: ``what`` is "registration", "keepalive" or "channels"."""
+        """Devices' hook: ``what`` is "registration", "keepalive", "channels" or "settings"."""
         if len(dev.id) > MAX_ID:
             return
         if what == "keepalive" and dev.last_keepalive - self._saved_keepalive.get(dev.id, 0.0) < self.keepalive_every:
@@ -98,13 +115,32 @@ class DeviceStore:
         self._dirty[dev.id] = dev
         if what == "channels":
             self._catalogs.add(dev.id)
+        elif what == "settings":
+            self._settings.add(dev.id)
         self._wanted.set()
+
+    async def delete(self, device_id: str) -> None:
+        """Forget the device, its channels and its settings, durably (awaited: the caller answers after)."""
+        async with self._lock:
+            self._dirty.pop(device_id, None)
+            self._catalogs.discard(device_id)
+            self._settings.discard(device_id)
+            self._saved_keepalive.pop(device_id, None)
+            async with self.db.session() as s:
+                await s.execute(delete(GbSettingsRow).where(GbSettingsRow.id == device_id))
+                await s.execute(delete(GbChannelRow).where(GbChannelRow.device_id == device_id))
+                await s.execute(delete(GbDeviceRow).where(GbDeviceRow.id == device_id))
 
     async def load(self, adapter: str) -> list[Device]:
         async with self.db.session() as s:
             rows = list(await s.scalars(select(GbDeviceRow)))
             channels = list(await s.scalars(select(GbChannelRow)))
+            settings = list(await s.scalars(select(GbSettingsRow)))
         devices = {r.id: _device(r) for r in rows}
+        for r in settings:
+            if r.id in devices:
+                devices[r.id].settings = DeviceSettings(r.media_transport, r.charset, r.keepalive_interval,
+                                                        r.keepalive_timeout, r.time_zone)
         for r in channels:
             dev = devices.get(r.device_id)
             if dev is not None:
@@ -125,9 +161,14 @@ class DeviceStore:
                 await asyncio.sleep(2)
 
     async def flush(self) -> None:
+        async with self._lock:
+            await self._flush()
+
+    async def _flush(self) -> None:
         self._wanted.clear()
         dirty, self._dirty = self._dirty, {}
         catalogs, self._catalogs = self._catalogs, set()
+        settings, self._settings = self._settings, set()
         if not dirty:
             return
         try:
@@ -135,12 +176,15 @@ class DeviceStore:
                 ids = list(dirty)
                 for i in range(0, len(ids), CHUNK):
                     await self._write_devices(s, [dirty[d] for d in ids[i:i + CHUNK]])
-                await s.flush()  # device rows before the channel rows that refer to them
+                await s.flush()  # device rows before the channel and settings rows that refer to them
                 for device_id in catalogs:
                     await self._write_channels(s, dirty[device_id])
+                for device_id in settings:
+                    await self._write_settings(s, dirty[device_id])
         except BaseException:
             self._dirty = dirty | self._dirty
             self._catalogs |= catalogs
+            self._settings |= settings
             raise
         for dev in dirty.values():
             self._saved_keepalive[dev.id] = dev.last_keepalive
@@ -158,6 +202,18 @@ class DeviceStore:
             row.last_keepalive = _when(dev.last_keepalive)
             row.manufacturer = (dev.info.get("manufacturer") or "")[:100] or None
             row.model = (dev.info.get("model") or "")[:100] or None
+
+    async def _write_settings(self, s: Any, dev: Device) -> None:
+        row = await s.get(GbSettingsRow, dev.id)
+        if dev.settings.empty:
+            if row is not None:
+                await s.delete(row)
+            return
+        if row is None:
+            row = GbSettingsRow(id=dev.id)
+            s.add(row)
+        for name, value in dev.settings.to_dict().items():
+            setattr(row, name, value)
 
     async def _write_channels(self, s: Any, dev: Device) -> None:
         wanted = {cid: ch for cid, ch in dev.channels.items() if len(cid) <= MAX_ID}
