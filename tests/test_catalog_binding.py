@@ -3,42 +3,21 @@ MANAGE on the owning unit; bad JSON input names the field and the reason."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import aiohttp
 
-from gateway.policy import Action, Decision, Resource, Subject
+from gateway.policy import Resource
 
 from .conftest import synthetic
+from .people import FAST_ARGON2, person, trail
 from .test_catalog_support import Client, camera, seed
 
 
-class UnitGate:
-    """A stand-in gate with the policy part's rule for department admins: own unit only."""
-
-    def __init__(self) -> None:
-        self.asked: list[tuple[str, Action, Resource]] = []
-
-    async def authorize(self, subject: Subject, action: Action, resource: Resource,
-                        context: dict[str, Any] | None = None) -> Decision:
-        self.asked.append((subject.id, action, resource))
-        if subject.unit is None or action is not Action.MANAGE or resource.unit == subject.unit:
-            return Decision(True, "ok")
-        return Decision(False, f"department administrators act only within their own unit ({subject.unit})")
-
-
 async def test_catalog_binding_feeds_resolver_and_unit_admins_are_scoped(db_url, make_gateway) -> None:
-    gw = await make_gateway(storage={"url": db_url}, cameras=[synthetic("ch-a"), synthetic("ch-b")])
-    gate = UnitGate()
-    gw.policy = gate
-
-    async def housing_admin(token: str, request) -> Subject | None:  # noqa: ANN001
-        return Subject(id="housing-admin", roles=frozenset({"department_admin"}), unit="u-housing",
-                       clearance=3) if token == "housing" else None
-
-    gw.authenticators.append(housing_admin)
+    gw = await make_gateway(storage={"url": db_url}, identity=FAST_ARGON2, cameras=[synthetic("ch-a"), synthetic("ch-b")])
+    housing_token = await person(gw, "housing", "department_admin", unit="u-housing", clearance=5, tier="police")
+    transport_token = await person(gw, "transport", "department_admin", unit="u-transport", clearance=3, tier="police")
     async with aiohttp.ClientSession() as s:
-        c, housing = Client(gw, s), Client(gw, s, token="housing")
+        c, housing, transport = Client(gw, s), Client(gw, s, token=housing_token), Client(gw, s, token=transport_token)
         await seed(c)
         await c.ok("POST", "/api/catalog/cameras", camera("c-1", privacy_masks=[[0, 0, 0.25, 0.25]]))
         assert (await c.ok("GET", "/api/catalog/channels/unbound"))["channels"][0]["id"] == "ch-a"
@@ -61,14 +40,18 @@ async def test_catalog_binding_feeds_resolver_and_unit_admins_are_scoped(db_url,
         await c.ok("PUT", "/api/catalog/cameras/c-1/binding", {"channel_id": None})
         assert gw.camera_resource("ch-a") == Resource("camera", "ch-a")
 
-        # another unit's admin is refused by the gate; the registry asked with the owning unit
+        # another unit's admin is refused by the gate; the registry asked with the owning unit, and
+        # at the system's security level (the owning unit's own admin below it is refused too)
         status, err = await housing.call("POST", "/api/catalog/cameras", camera("c-3"))
         assert status == 403 and "own unit" in err["message"]
         assert (await c.call("GET", "/api/catalog/cameras/c-3"))[0] == 404
         status, err = await housing.call("PATCH", "/api/catalog/cameras/c-1", {"signage": False})
         assert status == 403
-        assert ("housing-admin", Action.MANAGE, Resource("camera", "c-1", unit="u-transport", security_level=4)) \
-            in gate.asked
+        refused = await trail(gw, actor="user:housing", action="manage", decision="deny")
+        assert [r.resource for r in refused] == ["camera:c-3", "camera:c-1"]
+        assert all("own unit (u-housing)" in r.reason for r in refused)
+        status, err = await transport.call("PATCH", "/api/catalog/cameras/c-1", {"signage": False})
+        assert status == 403 and "clearance 3 is below security level 4" in err["message"]
         await housing.ok("POST", "/api/catalog/units", {"id": "u-housing", "name": "Housing", "type": "department",
                                                         "district": "Binhu"})
 

@@ -3,14 +3,16 @@ DeviceControl messages through ``Adapter.ptz`` and ``POST /api/cameras/{id}/ptz`
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import aiohttp
 import pytest
 
 from adapters.base import PtzCommand
 from adapters.gb28181 import ptz
 from adapters.gb28181.simulator import SimConfig, Simulator
-from gateway.policy import Decision
 from tests.conftest import auth, synthetic
+from tests.people import FAST_ARGON2, bearer, person, trail
 
 from .test_gb28181_signalling import sip, until
 
@@ -77,22 +79,26 @@ async def test_r1_ptz_over_http_reaches_the_device(make_gateway) -> None:
 
 
 async def test_r1_ptz_refused_by_policy_never_reaches_the_device(make_gateway) -> None:
-    gw = await make_gateway(sip=sip())
-    asked = []
-
-    class DenyPtz:
-        async def authorize(self, subject, action, resource, context=None):
-            asked.append((action, resource.id))
-            return Decision(False, "PTZ needs the duty officer's grant")
-
-    gw.policy = DenyPtz()
+    """A police officer (a role without PTZ) and a wall operator below the camera's security level
+    are refused by the real gate with its reason; each refusal is in the audit trail."""
+    gw = await make_gateway(sip=sip(), identity=FAST_ARGON2)
     sim = Simulator(SimConfig("127.0.0.1", gw.gb28181.server.port))
     await sim.start()
     cid = sim.cfg.channel_ids()[0]
     await until(lambda: cid in gw.registry.channels)
+    base = gw.resource_resolver
+    gw.resource_resolver = lambda c: replace(base(c), security_level=3)
+    officer = await person(gw, "li", "police_officer", clearance=5, tier="police")
+    operator = await person(gw, "op", "wall_operator", clearance=1)
     url = f"http://127.0.0.1:{gw.http_port}/api/cameras/{cid}/ptz"
-    async with aiohttp.ClientSession(headers=auth()) as http, http.post(url, json={"tilt": 1}) as r:
-        assert r.status == 403 and "duty officer" in (await r.json())["message"]
-    assert [(str(a), rid) for a, rid in asked] == [("ptz", cid)]
-    assert not any(e[1] == "DeviceControl" for e in sim.received)
-    await sim.stop()
+    try:
+        async with aiohttp.ClientSession() as http:
+            for token, why in ((officer, "may not ptz"), (operator, "clearance 1 is below security level 3")):
+                async with http.post(url, json={"tilt": 1}, headers=bearer(token)) as r:
+                    assert r.status == 403 and why in (await r.json())["message"]
+        rows = await trail(gw, action="ptz")
+        assert [(r.actor, r.resource, r.decision) for r in rows] == [
+            ("user:li", f"camera:{cid}", "deny"), ("user:op", f"camera:{cid}", "deny")]
+        assert not any(e[1] == "DeviceControl" for e in sim.received)
+    finally:
+        await sim.stop()

@@ -21,11 +21,11 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from adapters.base import Adapter, Channel, PtzCommand
 from gateway.cli import main as cli_main
 from gateway.media import AccessUnit
-from gateway.policy import Decision
 from gateway.tools.pull import channel as client_channel
 from proto.vsgw.v1 import vsgw_pb2 as pb
 from proto.vsgw.v1 import vsgw_pb2_grpc as rpc
 from tests.conftest import TOKEN, synthetic
+from tests.people import trail
 
 CLIENT = "police-image-platform"
 
@@ -135,18 +135,22 @@ async def test_r2_gate_refuses_a_camera_above_the_platforms_clearance(gw, pki) -
 
 
 async def test_r2_policy_denial_is_permission_denied_with_its_reason(gw, pki) -> None:  # noqa: ANN001
-    class Deny:
-        async def authorize(self, subject, action, resource, context=None):  # noqa: ANN001, ANN201
-            return Decision(False, f"clearance 1 is below security level 3 of {resource.id}")
-
-    gw.policy = Deny()
+    """The registered platform lowered to clearance 1 is refused every level-3 camera by the real
+    gate: PullLive is PERMISSION_DENIED with the gate's reason, the list is empty, the trail says so."""
+    base = gw.resource_resolver
+    gw.resource_resolver = lambda cid: replace(base(cid), security_level=3)
+    await gw.identity.add_client(CLIENT, "police", 1, None)
     async with connect(gw, pki) as ch:
         with pytest.raises(grpc.aio.AioRpcError) as err:
             async for _ in rpc.StreamServiceStub(ch).PullLive(pb.PullLiveRequest(camera_id="cam-1")):
                 pass
         assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
-        assert "security level 3 of cam-1" in err.value.details()
+        assert "clearance 1 is below security level 3" in err.value.details()
         assert (await rpc.CameraServiceStub(ch).ListCameras(pb.ListCamerasRequest())).cameras == []
+    (row,) = await trail(gw, action="pull_stream")
+    assert (row.actor, row.resource, row.decision, row.extra["egress"]) == (
+        f"cert:{CLIENT}", "camera:cam-1", "deny", "grpc")
+    assert row.reason in err.value.details()
 
 
 async def test_pull_live_starts_at_keyframe_and_decodes_at_source_resolution(gw, pki) -> None:  # noqa: ANN001

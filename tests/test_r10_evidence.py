@@ -14,10 +14,10 @@ import aiohttp
 import av
 
 from gateway.cli import main as vsgw
-from gateway.policy import Decision, Subject
 from gateway.recording.web import PART
 from tests.conftest import TOKEN, auth
-from tests.test_recording_support import AllowAll, ListAudit, add_segment, encode, gray_pictures
+from tests.people import FAST_ARGON2, approved_retrieval, bearer, person, trail
+from tests.test_recording_support import add_segment, encode, gray_pictures
 
 
 SECOND_TOKEN = "second-token-91c2"  # a second person: another static token is another subject
@@ -66,20 +66,27 @@ def _flip(path: Path, offset: int) -> None:
     path.write_bytes(bytes(data))
 
 
+async def _recording_rows(gw) -> list[tuple[str, str]]:  # noqa: ANN001
+    """(action, decision) of the recording part's own audit records, in order."""
+    return [(r.action, r.decision) for r in await trail(gw) if r.action.startswith("recording.")]
+
+
 async def test_r10_export_verifies_and_any_flipped_byte_fails(make_gateway, tmp_path, capsys) -> None:  # noqa: ANN001
-    gw = await make_gateway()
-    gw.audit, gw.policy = ListAudit(), AllowAll()
+    """An officer exports under an approved retrieval grant (R11): the manifest names the grant and
+    the officer, and ``vsgw evidence verify`` finds any changed byte."""
+    gw = await make_gateway(identity=FAST_ARGON2)
     rows = await _recorded(gw)
+    officer, grant = await approved_retrieval(gw, ["cam-e"], rows[0].start, rows[-1].end)
     base = f"http://127.0.0.1:{gw.http_port}"
-    async with aiohttp.ClientSession(headers=auth()) as http:
-        job = await _export(http, base, "cam-e", rows[0].start + timedelta(seconds=1), rows[-1].end, grant_id="RQ-77")
+    async with aiohttp.ClientSession(headers=bearer(officer)) as http:
+        job = await _export(http, base, "cam-e", rows[0].start + timedelta(seconds=1), rows[-1].end, grant_id=grant)
         assert job["status"] == "done" and job["progress"] == 1.0, job
         video, manifest_path = await _download(http, base, job, tmp_path)
         async with http.get(f"{base}/api/recordings/evidence-key") as r:
             (tmp_path / "gw.pem").write_bytes(await r.read())
     manifest = json.loads(manifest_path.read_text())
-    assert manifest["camera"] == "cam-e" and manifest["grant_id"] == "RQ-77"
-    assert manifest["reason"] == "traffic accident 2026-0417" and manifest["requested_by"].startswith("token:")
+    assert manifest["camera"] == "cam-e" and manifest["grant_id"] == grant
+    assert manifest["reason"] == "traffic accident 2026-0417" and manifest["requested_by"] == "user:li"
     assert [s["sha256"] for s in manifest["segments"]] == [r.hash for r in rows]
     assert [s["prev_sha256"] for s in manifest["segments"][1:]] == [r.hash for r in rows[:-1]]
     with av.open(str(video)) as container:  # a playable MP4 holding the range from the keyframe before start
@@ -87,7 +94,10 @@ async def test_r10_export_verifies_and_any_flipped_byte_fails(make_gateway, tmp_
     assert 100 <= frames <= 150 and frames == manifest["export"]["frames"]
     assert vsgw(["evidence", "verify", str(video), "--key", str(tmp_path / "gw.pem")]) == 0
     assert "OK:" in capsys.readouterr().out
-    assert ("recording.export", "allow") in gw.audit.actions()
+    (exported,) = await trail(gw, action="recording.export")
+    assert exported.actor == "user:li" and exported.extra["grant_id"] == grant and exported.request_id == job["id"]
+    asked = await trail(gw, actor="user:li", action="export")  # the request, then the two downloads
+    assert [(r.decision, r.extra["egress"], r.extra["grant"]) for r in asked] == [("allow", "export", grant)] * 3
 
     original = video.read_bytes()
     for offset in (0, len(original) // 2, len(original) - 1):
@@ -113,7 +123,6 @@ async def test_r10_export_verifies_and_any_flipped_byte_fails(make_gateway, tmp_
 
 async def test_r10_export_of_an_altered_segment_fails(make_gateway) -> None:  # noqa: ANN001
     gw = await make_gateway()
-    gw.policy = AllowAll()
     rows = await _recorded(gw, segments=2)
     part = gw.app[PART]
     _flip(part.root / rows[1].path, 4000)
@@ -122,17 +131,13 @@ async def test_r10_export_of_an_altered_segment_fails(make_gateway) -> None:  # 
     assert job["status"] == "failed" and "no longer matches its recorded SHA-256" in job["error"]
 
 
-class _DenyExport:
-    async def authorize(self, subject, action, resource, context=None):  # noqa: ANN001, ANN201
-        return Decision(action != "export", "export needs an approved retrieval request (R11)")
-
-
 async def test_r10_export_refused_by_the_policy_gate(make_gateway) -> None:  # noqa: ANN001
-    gw = await make_gateway()
+    """A police officer may view footage but copies it only under an approved retrieval request."""
+    gw = await make_gateway(identity=FAST_ARGON2)
     rows = await _recorded(gw, segments=1)
-    gw.policy = _DenyExport()
+    officer = await person(gw, "li", "police_officer", clearance=5, tier="police")
     body = {"start": rows[0].start.isoformat(), "end": rows[0].end.isoformat(), "reason": "curiosity"}
-    async with aiohttp.ClientSession(headers=auth()) as http:
+    async with aiohttp.ClientSession(headers=bearer(officer)) as http:
         async with http.post(f"http://127.0.0.1:{gw.http_port}/api/recordings/cam-e/export", json=body) as r:
             assert r.status == 403 and "R11" in (await r.json())["message"]
         async with http.post(f"http://127.0.0.1:{gw.http_port}/api/recordings/cam-e/export",
@@ -143,11 +148,14 @@ async def test_r10_export_refused_by_the_policy_gate(make_gateway) -> None:  # n
             assert r.status == 400 and (await r.json())["error"] == "bad_json"
     assert gw.metrics.value("vsgw_recording_rejected_total", reason="forbidden") == 1
     assert gw.metrics.value("vsgw_http_rejected_total", status="400") == 2  # every refusal is counted
+    (denied,) = await trail(gw, action="export")
+    assert (denied.actor, denied.resource, denied.decision) == ("user:li", "camera:cam-e", "deny")
+    assert denied.extra["start"] == rows[0].start.isoformat() and "R11" in denied.reason
+    assert not await trail(gw, action="recording.export")
 
 
 async def test_r10_evidence_lock_and_unlock_go_to_the_audit_trail(db_url, make_gateway) -> None:  # noqa: ANN001
     gw = await make_gateway(storage={"url": db_url}, http={"tokens": [TOKEN, SECOND_TOKEN]})
-    gw.audit = ListAudit()
     base = f"http://127.0.0.1:{gw.http_port}/api/recordings"
     start = datetime.now(UTC) - timedelta(days=2)
     async with aiohttp.ClientSession(headers=auth()) as http:
@@ -167,20 +175,21 @@ async def test_r10_evidence_lock_and_unlock_go_to_the_audit_trail(db_url, make_g
             assert r.status == 200 and not released["active"], released
         async with http.get(f"{base}/locks", params={"camera": "cam-l"}) as r:
             assert [lk["released_at"] is not None for lk in (await r.json())["locks"]] == [True]
-    assert gw.audit.actions() == [("recording.lock", "allow"), ("recording.unlock.request", "allow"),
-                                  ("recording.unlock", "allow")]
-    assert gw.audit.records[0]["request_id"] == lock["id"] and gw.audit.records[0]["reason"] == "case 88"
-    assert gw.audit.records[2]["reason"] == "case closed" and gw.audit.records[2]["actor"] != gw.audit.records[1]["actor"]
+    assert await _recording_rows(gw) == [("recording.lock", "allow"), ("recording.unlock.request", "allow"),
+                                         ("recording.unlock", "allow")]
+    (locked,), (asked,), (released,) = [await trail(gw, action=a) for a in
+                                        ("recording.lock", "recording.unlock.request", "recording.unlock")]
+    assert locked.request_id == lock["id"] and locked.reason == "case 88" and locked.resource == "recording:cam-l"
+    assert released.reason == "case closed" and released.actor != asked.actor
+    gated = await trail(gw, action="manage", resource="recording:cam-l")  # each step asked the gate first
+    assert [(r.actor, r.decision, r.extra["operation"]) for r in gated] == [
+        (locked.actor, "allow", "recording.lock"), (asked.actor, "allow", "recording.unlock.request"),
+        (released.actor, "allow", "recording.unlock")]
 
 
 async def test_r10_evidence_lock_release_needs_a_reason_and_a_second_person(db_url, make_gateway) -> None:  # noqa: ANN001
-    gw = await make_gateway(storage={"url": db_url}, http={"tokens": [TOKEN, SECOND_TOKEN]})
-    gw.audit = ListAudit()
-
-    async def watcher(token: str, request) -> Subject | None:  # noqa: ANN001
-        return Subject(id="user:watcher", roles=frozenset({"wall_operator"}), clearance=9) if token == "w" else None
-
-    gw.authenticators.append(watcher)
+    gw = await make_gateway(storage={"url": db_url}, http={"tokens": [TOKEN, SECOND_TOKEN]}, identity=FAST_ARGON2)
+    watcher = await person(gw, "watcher", "wall_operator", clearance=5)
     base = f"http://127.0.0.1:{gw.http_port}/api/recordings"
     span = {"start": (datetime.now(UTC) - timedelta(days=1)).isoformat(), "end": datetime.now(UTC).isoformat()}
     async with aiohttp.ClientSession(headers=auth()) as http:
@@ -200,7 +209,7 @@ async def test_r10_evidence_lock_release_needs_a_reason_and_a_second_person(db_u
         assert status == 409 and "awaiting a second person" in err["message"]
         status, err = await step("release/confirm")  # the requester confirming their own request
         assert status == 403 and "two-person rule" in err["message"]
-        status, err = await step("release/confirm", headers={"Authorization": "Bearer w"})  # no MANAGE role
+        status, err = await step("release/confirm", headers=bearer(watcher))  # no MANAGE role
         assert status == 403 and "may not manage" in err["message"]
         async with http.get(f"{base}/locks", params={"camera": "cam-l"}) as r:
             (pending,) = (await r.json())["locks"]
@@ -210,10 +219,12 @@ async def test_r10_evidence_lock_release_needs_a_reason_and_a_second_person(db_u
         assert done["release"]["requested_by"] == lock["created_by"] != done["released_by"]
         assert done["release"]["confirmed_by"] == done["released_by"]
         assert (await step("release/confirm", headers=SECOND))[0] == 409
-    assert gw.audit.actions() == [("recording.lock", "allow"), ("recording.unlock.request", "allow"),
-                                  ("recording.unlock", "deny"), ("recording.unlock", "deny"),
-                                  ("recording.unlock", "allow")]
-    assert "two-person rule" in gw.audit.records[2]["reason"]
+    assert await _recording_rows(gw) == [("recording.lock", "allow"), ("recording.unlock.request", "allow"),
+                                         ("recording.unlock", "deny"), ("recording.unlock", "allow")]
+    assert "two-person rule" in (await trail(gw, action="recording.unlock", decision="deny"))[0].reason
+    (refused,) = await trail(gw, actor="user:watcher")
+    assert (refused.action, refused.resource, refused.decision) == ("manage", "recording:cam-l", "deny")
+    assert refused.extra["operation"] == "recording.unlock" and "may not manage" in refused.reason
     assert gw.metrics.value("vsgw_recording_rejected_total", reason="bad_request") == 5
     assert gw.metrics.value("vsgw_recording_rejected_total", reason="forbidden") == 2
 
@@ -244,7 +255,6 @@ async def test_r10_chain_check_finds_an_altered_and_a_hidden_segment(db_url, mak
 
 async def test_r10_cli_export_shows_progress_downloads_and_verifies(make_gateway, tmp_path) -> None:  # noqa: ANN001
     gw = await make_gateway()
-    gw.policy = AllowAll()
     rows = await _recorded(gw, segments=2)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "gateway", "evidence", "export", "cam-e", "--start", rows[0].start.isoformat(),

@@ -10,9 +10,9 @@ import aiohttp
 import pyotp
 
 from .conftest import synthetic
+from .people import person
 from .test_catalog_support import SYSTEM, Client, camera, seed
 from .test_policy_support import FAST_ARGON2, PASSWORD, parts
-from .test_recording_support import AllowAll
 
 MARK = "K4W8"  # every planted confidential value contains it
 PLANTED = {"installation_location": f"LOC{MARK}西門", "address_code": f"3202{MARK}0009", "device_type": f"DEV{MARK}-Z"}
@@ -94,29 +94,34 @@ async def test_r4_clearance_1_admin_cannot_write_a_level_4_camera_or_see_it_in_a
     assert gw.metrics.value("vsgw_catalog_rejected_total", reason="forbidden") == len(refused) + 3  # + documents, import
 
 
-async def test_r4_write_responses_redact_like_reads_even_when_the_gate_allows_the_write(db_url,
-                                                                                        make_gateway) -> None:
-    """A gate that lets a clearance-1 caller write at any level (the old level-0 check) still
-    yields a redacted response: the projection is the read's, not a privileged one."""
+async def test_r4_write_responses_show_the_caller_exactly_what_its_read_shows(db_url, make_gateway) -> None:
+    """The gate lets only a caller who may read a camera's confidential fields write it, and what
+    each write returns is that caller's read projection: a clearance-4 police-tier administrator
+    sees the planted values after PATCH, binding and create exactly as its GET shows them, while
+    the clearance-1 administrator's read of the same camera withholds them."""
     gw, token = await _setup(db_url, make_gateway)
+    high = await person(gw, "high-admin", "system_admin", clearance=4, tier="police")
     async with aiohttp.ClientSession() as s:
         admin = Client(gw, s)
         await seed(admin)
         await admin.ok("POST", "/api/catalog/systems", SECRET)
         await admin.ok("POST", "/api/catalog/cameras", camera("c-secret", "sys-secret", **PLANTED))
-        gw.policy = AllowAll()
-        low = admin.as_(token)
-        read = await low.ok("GET", "/api/catalog/cameras/c-secret")
-        assert read["confidential"] == "withheld (R4)"
-        outs = [await low.ok("PATCH", "/api/catalog/cameras/c-secret", {}),
-                await low.ok("PUT", "/api/catalog/cameras/c-secret/binding", {"channel_id": "ch-a"}),
-                await low.ok("PUT", "/api/catalog/cameras/c-secret/binding", {"channel_id": None}),
-                await low.ok("POST", "/api/catalog/cameras", camera("c-two", "sys-secret", **PLANTED))]
-        for out in outs:
-            assert out["confidential"] == "withheld (R4)"
-            _no_leak(out)
-        assert {k: v for k, v in outs[0].items() if k != "updated_at"} == \
-            {k: v for k, v in read.items() if k != "updated_at"}
+        low, writer = admin.as_(token), admin.as_(high)
+        hidden = await low.ok("GET", "/api/catalog/cameras/c-secret")
+        assert hidden["confidential"] == "withheld (R4)"
+        _no_leak(hidden)
+        read = await writer.ok("GET", "/api/catalog/cameras/c-secret")
+        assert {k: read[k] for k in PLANTED} == PLANTED and "confidential" not in read
+        writes = [("PATCH", "/api/catalog/cameras/c-secret", {"signage": False}),
+                  ("PUT", "/api/catalog/cameras/c-secret/binding", {"channel_id": "ch-a"}),
+                  ("PUT", "/api/catalog/cameras/c-secret/binding", {"channel_id": None})]
+        for method, path, body in writes:
+            out = await writer.ok(method, path, body)
+            assert out == await writer.ok("GET", "/api/catalog/cameras/c-secret"), (method, path)
+            assert {k: out[k] for k in PLANTED} == PLANTED
+        made = await writer.ok("POST", "/api/catalog/cameras", camera("c-two", "sys-secret", **PLANTED))
+        assert made == await writer.ok("GET", "/api/catalog/cameras/c-two") and made["device_type"] == PLANTED["device_type"]
+        assert (await low.ok("GET", "/api/catalog/cameras/c-two"))["confidential"] == "withheld (R4)"
         csv = IMPORT_HEADER + f"camera,c-imp,Imported,sys-secret,road,LOC{MARK},1{MARK},DEV{MARK}\n"
-        out = await low.ok("POST", "/api/catalog/import", data=csv.encode(), headers={"Content-Type": "text/csv"})
+        out = await writer.ok("POST", "/api/catalog/import", data=csv.encode(), headers={"Content-Type": "text/csv"})
         assert out == {"imported": {"unit": 0, "site": 0, "system": 0, "camera": 1}}

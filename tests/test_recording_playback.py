@@ -4,6 +4,7 @@ PullPlayback's source) and HTTP play return the very pictures that were recorded
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 import io
 import time
@@ -13,21 +14,12 @@ import av
 import pytest
 
 from gateway.media import CLOCK_RATE
-from gateway.policy import Decision
+from gateway.policy import InternalAccess
 from gateway.recording.web import PART
 from tests.conftest import auth, synthetic
+from tests.people import FAST_ARGON2, bearer, person, trail
 
-
-class _Gate:
-    """Allows everything and remembers what was asked (to check the playback context)."""
-
-    def __init__(self) -> None:
-        self.asked: list[tuple[str, str, dict]] = []
-        self.deny = False
-
-    async def authorize(self, subject, action, resource, context=None):  # noqa: ANN001, ANN201
-        self.asked.append((str(action), resource.id, dict(context or {})))
-        return Decision(not self.deny, "denied for the test" if self.deny else "ok")
+TEST_READER = InternalAccess("test")  # the witness reader and the direct playback calls
 
 
 def _decode(units) -> int:  # noqa: ANN001
@@ -39,12 +31,14 @@ def _decode(units) -> int:  # noqa: ANN001
 
 
 async def test_playback_returns_the_recorded_frames_over_the_hook_and_http(db_url, make_gateway) -> None:  # noqa: ANN001
-    gw = await make_gateway(storage={"url": db_url}, cameras=[synthetic("pb")],
+    gw = await make_gateway(storage={"url": db_url}, cameras=[synthetic("pb")], identity=FAST_ARGON2,
                             recording={"cameras": ["pb"], "segment_seconds": 1.0, "fsync": False})
-    gate = gw.policy = _Gate()
+    base_resource = gw.resource_resolver
+    gw.resource_resolver = lambda cid: replace(base_resource(cid), security_level=3)
+    operator = await person(gw, "op", "wall_operator", clearance=1)  # below the camera's level
     part = gw.app[PART]
     live: list[bytes] = []  # what the camera sent
-    with gw.hub.subscribe("pb", name="test-witness") as witness:
+    with gw.hub.subscribe(TEST_READER, "pb", name="test-witness") as witness:
         deadline = time.monotonic() + 20
         while True:
             unit = await asyncio.wait_for(witness.get(), 5)
@@ -62,7 +56,7 @@ async def test_playback_returns_the_recorded_frames_over_the_hook_and_http(db_ur
     assert len(ranges) == 1 and (ranges[0][1] - ranges[0][0]).total_seconds() >= 2.5
     start, end = ranges[0][0] + timedelta(seconds=0.5), ranges[0][0] + timedelta(seconds=2.5)
 
-    units = [u async for u in await gw.recordings.open_playback("pb", start, end, 0)]
+    units = [u async for u in await gw.recordings.open_playback(TEST_READER, "pb", start, end, 0)]
     assert units[0].keyframe and units[0].wallclock <= start.timestamp() + 1e-3
     assert all(b.dts > a.dts and b.wallclock > a.wallclock for a, b in zip(units, units[1:]))
     assert units[-1].wallclock < end.timestamp() and len(units) >= 50
@@ -71,13 +65,13 @@ async def test_playback_returns_the_recorded_frames_over_the_hook_and_http(db_ur
     assert _decode(units) == len(units)
 
     began = time.monotonic()
-    paced = [u async for u in await gw.recordings.open_playback("pb", start, start + timedelta(seconds=1), 4.0)]
+    paced = [u async for u in await gw.recordings.open_playback(TEST_READER, "pb", start, start + timedelta(seconds=1), 4.0)]
     assert 0.2 <= time.monotonic() - began < 1.0 and (paced[-1].dts - paced[0].dts) / CLOCK_RATE > 0.8
     with pytest.raises(LookupError):
-        await gw.recordings.open_playback("pb", t0 - timedelta(days=1), t0 - timedelta(hours=1), 1)
+        await gw.recordings.open_playback(TEST_READER, "pb", t0 - timedelta(days=1), t0 - timedelta(hours=1), 1)
 
     base = f"http://127.0.0.1:{gw.http_port}/api/recordings/pb"
-    q = {"start": start.isoformat(), "end": end.isoformat(), "speed": "0"}
+    q = {"start": start.isoformat(), "end": end.isoformat(), "speed": "16"}
     async with aiohttp.ClientSession(headers=auth()) as http:
         async with http.get(f"{base}/ranges", params={"start": t0.isoformat()}) as r:
             assert len((await r.json())["ranges"]) == 1
@@ -91,14 +85,16 @@ async def test_playback_returns_the_recorded_frames_over_the_hook_and_http(db_ur
             assert r.status == 404
         async with http.get(f"{base}/play", params={**q, "speed": "fast"}) as r:
             assert r.status == 400 and (await r.json())["field"] == "speed"
-        gate.deny = True
-        async with http.get(f"{base}/play", params=q) as r:
-            assert r.status == 403
+        async with http.get(f"{base}/play", params=q, headers=bearer(operator)) as r:
+            assert r.status == 403 and "clearance 1 is below security level 3" in (await r.json())["message"]
     for blob in (body, ts):
         with av.open(io.BytesIO(blob)) as container:
             frames = [f.to_ndarray(format="gray") for f in container.decode(video=0)]
         assert len(frames) == len(units) and frames[0].shape == (240, 320)
-    assert ("view_playback", "pb", {"egress": "http-playback", "can_mask": False}) in gate.asked
+    asked = [(r.actor.split(":")[0], r.decision, r.extra["egress"], r.extra["start"], r.extra["end"])
+             for r in await trail(gw, action="view_playback", resource="camera:pb")]
+    assert ("token", "allow", "http", start.isoformat(), end.isoformat()) in asked  # the exact range asked for
+    assert asked[-1] == ("user", "deny", "http", start.isoformat(), end.isoformat())
     assert part.recorder.counters["segments"] >= 3
 
 

@@ -13,7 +13,6 @@ import numpy as np
 
 from gateway.media import CLOCK_RATE, H264, AccessUnit
 from gateway.media.nal import ParamTracker, split_annexb
-from gateway.policy import Decision
 from gateway.recording.index import CLOSED, SegmentRow
 from gateway.recording.recorder import safe_name
 from gateway.recording.segments import SegmentWriter
@@ -61,14 +60,6 @@ async def add_segment(gw: Any, camera: str, start: datetime, units: list[AccessU
         s.add(row)
     part.guard.used_bytes += size
     return row
-
-
-class AllowAll:
-    """A gate that allows everything: these tests are about recording, not about who may export
-    (the retrieval-request workflow of R11 is the policy part's, tested there)."""
-
-    async def authorize(self, subject, action, resource, context=None):  # noqa: ANN001, ANN201
-        return Decision(True, "allowed for the test", grant_id=(context or {}).get("grant_id"))
 
 
 class ListAudit:
