@@ -18,9 +18,12 @@ from playwright.async_api import Page, async_playwright
 from sqlalchemy import select
 
 from gateway.audit.chain import AuditRow
-from gateway.policy import Decision
+from gateway.policy import InternalAccess
 from gateway.policy.workflows import EmergencyDeclared, EmergencyEnded
 from tests.conftest import TOKEN, synthetic
+from tests.people import FAST_ARGON2, person, trail
+
+TEST_READER = InternalAccess("test")
 
 pytestmark = pytest.mark.browser
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
@@ -71,7 +74,7 @@ async def test_r1_wall_2x2_shows_four_live_cameras_decoded(make_gateway, page: P
 
 async def test_wall_joining_mid_gop_decodes_before_the_next_keyframe(make_gateway, page: Page) -> None:  # noqa: ANN001
     gw = await make_gateway(cameras=[synthetic("slow-gop", gop=200)], webrtc=WEBRTC)  # GOP 8 s
-    warm = gw.hub.subscribe("slow-gop", name="warm")
+    warm = gw.hub.subscribe(TEST_READER, "slow-gop", name="warm")
     stream = gw.hub.streams["slow-gop"]
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 10
@@ -114,22 +117,20 @@ async def test_stalled_viewers_do_not_slow_the_wall(make_gateway, page: Page) ->
 
 
 async def test_r2_wall_without_token_shows_login_and_denied_tile_shows_reason(make_gateway, page: Page) -> None:  # noqa: ANN001
-    class DenyLive:
-        async def authorize(self, subject, action, resource, context=None):  # noqa: ANN001, ANN201
-            if action == "view_live":
-                return Decision(False, "camera level 4 above clearance")
-            return Decision(True, "ok")
-
-    gw = await make_gateway(cameras=[synthetic("secret")], webrtc=WEBRTC)
+    """An emergency agency user lists the camera but watches it only under a declared emergency:
+    with none declared, the real gate refuses the tile and the tile shows the gate's reason."""
+    gw = await make_gateway(cameras=[synthetic("secret")], webrtc=WEBRTC, identity=FAST_ARGON2)
     await open_wall(page, gw)
     assert await page.locator("#login").is_visible()
     await open_wall(page, gw, "?token=wrong")
     await page.wait_for_selector("#login:not([hidden])")
-    gw.policy = DenyLive()
-    await open_wall(page, gw, f"?token={TOKEN}")
+    agent = await person(gw, "agent", "emergency_agency_user", clearance=3, tier="emergency")
+    await open_wall(page, gw, f"?token={agent}")
     tiles = await until(page, lambda ts: ts[0]["status"] == "forbidden")
-    assert tiles[0]["why"] == "camera level 4 above clearance"
-    assert "camera level 4 above clearance" in await page.locator(".tile .status").first.inner_text()
+    assert tiles[0]["camera"] == "secret" and tiles[0]["why"] == "no declared emergency covers this camera"
+    assert tiles[0]["why"] in await page.locator(".tile .status").first.inner_text()
+    asked = {(r.actor, r.resource, r.decision, r.extra["egress"]) for r in await trail(gw, action="view_live")}
+    assert asked == {("user:agent", "camera:secret", "deny", "whep")}
 
 
 async def events_connected(page: Page) -> None:

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from urllib.parse import unquote
 
 import aiohttp
+from aiortc.mediastreams import MediaStreamError
+import numpy as np
 import pytest
 
-from gateway.egress.webrtc.whep import EGRESS
-from gateway.policy import Decision
-from tests.conftest import TOKEN, synthetic
 from gateway.egress.webrtc.client import WhepClient
+from gateway.egress.webrtc.whep import EGRESS
+from gateway.policy import InternalAccess
+from tests.conftest import TOKEN, synthetic
+from tests.people import FAST_ARGON2, person, relative_grant, trail
+
+TEST_READER = InternalAccess("test")
 
 WEBRTC = {"host_addresses": ["127.0.0.1"]}
 
@@ -55,47 +63,81 @@ async def test_r18_whep_without_token_is_401_and_bad_offer_is_400(make_gateway) 
     assert gw.metrics.value("vsgw_webrtc_rejected_total", reason="offer") >= 1
 
 
-class DenyLive:
-    async def authorize(self, subject, action, resource, context=None):  # noqa: ANN001, ANN201
-        if action == "view_live":
-            assert context == {"egress": "webrtc", "can_mask": False}
-            return Decision(False, "clearance 9 below level of camera c1")
-        return Decision(True, "ok")
-
-
 async def test_r2_whep_refused_with_the_gate_reason(make_gateway) -> None:  # noqa: ANN001
-    gw = await make_gateway(cameras=[synthetic("c1")], webrtc=WEBRTC)
-    gw.policy = DenyLive()
-    client = WhepClient(url(gw, "c1"), TOKEN)
+    gw = await make_gateway(cameras=[synthetic("c1")], webrtc=WEBRTC, identity=FAST_ARGON2)
+    base = gw.resource_resolver
+    gw.resource_resolver = lambda cid: replace(base(cid), security_level=3)
+    operator = await person(gw, "op", "wall_operator", clearance=1)
+    client = WhepClient(url(gw, "c1"), operator)
     async with aiohttp.ClientSession() as http:
         resp = await client.connect(http)
         assert resp.status == 403
-        assert "clearance 9 below" in (await resp.json())["message"]
+        assert "clearance 1 is below security level 3" in (await resp.json())["message"]
     await client.pc.close()
     assert not gw.hub.streams.get("c1") or not gw.hub.streams["c1"].readers
+    (row,) = await trail(gw, action="view_live")
+    assert (row.actor, row.resource, row.decision, row.extra["egress"]) == ("user:op", "camera:c1", "deny", "whep")
 
 
-async def test_r13_watermark_obligation_reaches_the_viewer(make_gateway) -> None:  # noqa: ANN001
-    class Watermark:
-        async def authorize(self, subject, action, resource, context=None):  # noqa: ANN001, ANN201
-            return Decision(True, "relative view-only grant", flags=frozenset({"watermark"}),
-                            obligations={"watermark": "亲属查看 grant-7"})
+class PictureClient(WhepClient):
+    """A WHEP client that keeps the luma plane of each picture it decodes."""
 
-    gw = await make_gateway(cameras=[synthetic("c1")], webrtc=WEBRTC)
-    gw.policy = Watermark()
-    client = WhepClient(url(gw, "c1"), TOKEN)
+    def __init__(self, *args, **kw) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kw)
+        self.pictures: list[np.ndarray] = []
+        self.enough = asyncio.Event()
+
+    async def _consume(self, track) -> None:  # noqa: ANN001
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            self.pictures.append(frame.to_ndarray(format="gray"))
+            if len(self.pictures) >= 10:
+                self.enough.set()
+
+
+def _textured_columns(luma: np.ndarray) -> float:
+    """The share of columns whose luma varies down the middle of the picture. The synthetic camera's
+    colour bars are uniform there (only its moving box crosses them); a burnt-in text pattern is not."""
+    h = luma.shape[0]
+    band = luma[int(h * 0.42):int(h * 0.72)].astype(int)
+    return float(np.mean(band.max(axis=0) - band.min(axis=0) > 40))
+
+
+async def test_r13_relatives_whep_session_carries_the_watermark_in_its_pixels(make_gateway) -> None:  # noqa: ANN001
+    """A relative's grant (made by a police officer) opens the camera live over WHEP; that session
+    gets a fan-out of its own that burns the grant's text into the picture, while the service
+    identity watching the same camera beside it gets the camera's pictures untouched."""
+    gw = await make_gateway(cameras=[synthetic("c1")], webrtc=WEBRTC, identity=FAST_ARGON2)
+    now = datetime.now(UTC)
+    relative, grant = await relative_grant(gw, ["c1"], now - timedelta(hours=1), now + timedelta(hours=1))
+    egress = gw.app[EGRESS]
+    marked, plain = PictureClient(url(gw, "c1"), relative), PictureClient(url(gw, "c1"), TOKEN)
     async with aiohttp.ClientSession() as http:
-        resp = await client.connect(http)
-        assert resp.status == 201
-        from urllib.parse import unquote
-
-        assert unquote(resp.headers["X-Vsgw-Watermark"]) == "亲属查看 grant-7"
-        await client.close(http)
+        resp = await marked.connect(http)
+        assert resp.status == 201, await resp.text()
+        text = unquote(resp.headers["X-Vsgw-Watermark"])
+        assert text.startswith(grant + " ")
+        service = await plain.connect(http)
+        assert service.status == 201 and "X-Vsgw-Watermark" not in service.headers
+        fans = {s.subject_id: s.fan for s in egress.sessions.values()}
+        own = fans.pop(f"relative:{grant}")
+        assert own.watermark == text and own is not egress.fanouts["c1"]
+        assert list(fans.values()) == [egress.fanouts["c1"]] and egress.fanouts["c1"].watermark is None
+        await asyncio.wait_for(asyncio.gather(marked.enough.wait(), plain.enough.wait()), 15)
+        await marked.close(http)
+        await plain.close(http)
+    assert not egress.sessions
+    textured = [_textured_columns(p) for p in marked.pictures[-5:]]
+    untouched = [_textured_columns(p) for p in plain.pictures[-5:]]
+    assert min(textured) > 0.6 and max(untouched) < 0.3, (textured, untouched)  # the box covers 1/8 of the columns
 
 
 async def test_instant_start_mid_gop_first_frame_before_next_keyframe(make_gateway) -> None:  # noqa: ANN001
     gw = await make_gateway(cameras=[synthetic("c1", gop=100)], webrtc=WEBRTC)  # GOP 4 s
-    reader = gw.hub.subscribe("c1", name="warm")
+    reader = gw.hub.subscribe(TEST_READER, "c1", name="warm")
     stream = gw.hub.streams["c1"]
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 10
