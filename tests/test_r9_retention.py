@@ -20,7 +20,8 @@ from gateway.recording.index import CLOSED, EXPIRED, SegmentRow
 from gateway.recording.retention import RetentionRefused
 from gateway.recording.web import PART
 from tests.conftest import auth, synthetic
-from tests.test_recording_support import ListAudit, add_segment, encode, gray_pictures
+from tests.people import trail
+from tests.test_recording_support import add_segment, encode, gray_pictures
 
 ADMIN = Subject(id="user:admin", roles=frozenset({"system_admin"}), clearance=9)
 SECOND_ADMIN = Subject(id="user:admin-2", roles=frozenset({"system_admin"}), clearance=9)
@@ -50,7 +51,6 @@ async def _status(gw, row_id: int) -> str:  # noqa: ANN001
 
 async def test_r9_admin_delete_inside_retention_refused_citing_articles(db_url, make_gateway) -> None:  # noqa: ANN001
     gw = await make_gateway(storage={"url": db_url})
-    gw.audit = ListAudit()
     part = gw.app[PART]
     old, locked, recent = await _old_and_new(gw)
     start, end = recent.start - timedelta(seconds=1), datetime.now(UTC)
@@ -63,7 +63,7 @@ async def test_r9_admin_delete_inside_retention_refused_citing_articles(db_url, 
     with pytest.raises(RetentionRefused):  # the system administrator is refused too
         await part.retention.delete(ADMIN, "cam-r", recent.start, recent.end)
     assert (part.root / recent.path).exists() and await _status(gw, recent.id) == CLOSED
-    assert ("recording.delete", "deny") in gw.audit.actions()
+    assert await trail(gw, action="recording.delete", decision="deny")
     assert gw.metrics.value("vsgw_recording_rejected_total", reason="delete_inside_retention") == 2
     # outside retention and unlocked: the delete goes through, the row stays for the chain
     assert await part.retention.delete(ADMIN, "cam-r", old.start, old.end) == 1
@@ -72,7 +72,6 @@ async def test_r9_admin_delete_inside_retention_refused_citing_articles(db_url, 
 
 async def test_r9_sweep_expires_only_outside_retention_and_not_under_lock(db_url, make_gateway) -> None:  # noqa: ANN001
     gw = await make_gateway(storage={"url": db_url})
-    gw.audit = ListAudit()
     part = gw.app[PART]
     old, locked, recent = await _old_and_new(gw)
     lock = await part.locks.lock(ADMIN, "cam-r", locked.start, locked.end, "case 2026-117: hit and run", "2026-117")
@@ -86,7 +85,8 @@ async def test_r9_sweep_expires_only_outside_retention_and_not_under_lock(db_url
     await part.locks.confirm_release(SECOND_ADMIN, lock.id)
     assert await part.retention.sweep() == 1
     assert await _status(gw, locked.id) == EXPIRED and await _status(gw, recent.id) == CLOSED
-    assert ("recording.lock", "allow") in gw.audit.actions() and ("recording.unlock", "allow") in gw.audit.actions()
+    assert await trail(gw, action="recording.lock", decision="allow")
+    assert await trail(gw, action="recording.unlock", decision="allow")
 
 
 async def test_r9_short_storage_alerts_and_refuses_low_priority_camera_not_footage(make_gateway) -> None:  # noqa: ANN001

@@ -62,19 +62,6 @@ async def add_segment(gw: Any, camera: str, start: datetime, units: list[AccessU
     return row
 
 
-class ListAudit:
-    """An audit sink that keeps what it is given (the durable one is another part's)."""
-
-    def __init__(self) -> None:
-        self.records: list[dict[str, Any]] = []
-
-    async def record(self, **fields: Any) -> None:
-        self.records.append(fields)
-
-    def actions(self) -> list[tuple[str, str]]:
-        return [(r["action"], r["decision"]) for r in self.records]
-
-
 def gray_pictures(n: int, w: int = 160, h: int = 120) -> list[np.ndarray]:
     """Cheap distinct pictures: a bar moving across a gray field."""
     out = []
