@@ -1,5 +1,6 @@
 """WebRTC egress for the video wall (R1, R12): WHEP signalling through aiortc (ICE, DTLS),
-H.264 passthrough with RTP payloads built once per camera and per viewer only header rewrite,
+H.264 and H.265 passthrough with RTP payloads built once per camera and per viewer only header rewrite
+(H.265 transcoded once per camera for browsers without it),
 SRTP and send; viewers start from the cached GOP. Also serves the wall page at ``/wall/``."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from gateway.http import public
 
 from .config import WebRtcConfig
 from .ice import limit_host_addresses
-from .whep import EGRESS, WhepEgress, whep_delete, whep_offer, whep_patch, whep_stats
+from .whep import EGRESS, WhepEgress, whep_delete, whep_offer, whep_patch, whep_stats, whep_status
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -49,10 +50,14 @@ def setup(gw: Gateway) -> None:
     api = gw.api
     sdp = {"type": "string", "description": "SDP"}
     api.route("POST", "/api/whep/{camera_id}", whep_offer, summary="WHEP: SDP offer in, SDP answer out (201, "
-              "Location); X-Vsgw-Watermark when the viewer must see a watermark", tag="webrtc", body=sdp,
+              "Location); X-Vsgw-Watermark when the viewer must see a watermark; X-Vsgw-Video says whether "
+              "the camera's H.265 passes through or is transcoded; 415 h265_refused with webrtc.h265 = refuse", tag="webrtc", body=sdp,
               body_type="application/sdp", response=sdp, content_type="application/sdp", status=201)
     api.route("PATCH", "/api/whep/{camera_id}/{session}", whep_patch, summary="WHEP trickle ICE candidates",
               tag="webrtc", body=sdp, body_type="application/trickle-ice-sdpfrag", status=204)
+    api.route("GET", "/api/whep/{camera_id}/{session}", whep_status, summary="A WHEP session's state, or why it "
+              "ended (refused codec, failed transcode, grant ended, not connected)", tag="webrtc",
+              response={"type": "object"})
     api.route("DELETE", "/api/whep/{camera_id}/{session}", whep_delete, summary="End a WHEP session", tag="webrtc")
     api.route("GET", "/api/whep/{camera_id}", whep_stats, summary="WebRTC viewers of a camera and what was sent",
               tag="webrtc", response={"type": "object"})

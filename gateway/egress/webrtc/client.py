@@ -1,5 +1,6 @@
-"""A WHEP client on aiortc (tests, benchmarks, troubleshooting): offers recvonly H.264 video and
-decodes what arrives, recording when each frame came."""
+"""A WHEP client on aiortc (tests, benchmarks, troubleshooting): offers recvonly H.264 video (and
+H.265 with ``h265=True``, which the compatibility module teaches aiortc) and decodes what
+arrives, recording when each frame came and keeping the last picture."""
 
 from __future__ import annotations
 
@@ -11,22 +12,28 @@ import aiohttp
 from aiortc.mediastreams import MediaStreamError
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 
+from . import compat
+
 
 @dataclass
 class WhepClient:
     url: str  # http://host:port/api/whep/{camera}
     token: str | None
+    h265: bool = False  # offer H.265 too (first), as Safari and Chrome with a hardware decoder do
     pc: RTCPeerConnection = field(default_factory=lambda: RTCPeerConnection(RTCConfiguration(iceServers=[])))
     location: str | None = None
     frames: list[tuple[float, int, int]] = field(default_factory=list)  # (monotonic, width, height)
     posted_at: float = 0.0
+    last_frame = None  # the last decoded av.VideoFrame
     first_frame = None
     _task: asyncio.Task | None = None
+    _decoded: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def connect(self, session: aiohttp.ClientSession) -> aiohttp.ClientResponse:
         transceiver = self.pc.addTransceiver("video", direction="recvonly")
-        transceiver.setCodecPreferences(
-            [c for c in RTCRtpReceiver.getCapabilities("video").codecs if c.mimeType == "video/H264"])
+        wanted = (compat.H265_MIME, "video/H264") if self.h265 else ("video/H264",)
+        codecs = RTCRtpReceiver.getCapabilities("video").codecs
+        transceiver.setCodecPreferences([c for mime in wanted for c in codecs if c.mimeType == mime])
         await self.pc.setLocalDescription(await self.pc.createOffer())
         self.first_frame = asyncio.get_running_loop().create_future()
 
@@ -51,8 +58,17 @@ class WhepClient:
             except MediaStreamError:
                 return
             self.frames.append((time.monotonic(), frame.width, frame.height))
+            self.last_frame = frame
+            self._decoded.set()
             if not self.first_frame.done():
                 self.first_frame.set_result(time.monotonic() - self.posted_at)
+
+    async def wait_frames(self, count: int):  # noqa: ANN201 - av.VideoFrame
+        """Until ``count`` frames were decoded; the last one."""
+        while len(self.frames) < count:
+            self._decoded.clear()
+            await self._decoded.wait()
+        return self.last_frame
 
     async def close(self, session: aiohttp.ClientSession | None = None) -> None:
         if session is not None and self.location:

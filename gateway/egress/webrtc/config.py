@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gateway.config import section
+from gateway.config import ConfigError, section
+
+H265_MODES = ("transcode", "refuse")
 
 
 @section("webrtc")
@@ -22,3 +24,13 @@ class WebRtcConfig:
     burst_step: int = 90  # RTP ticks between cached frames replayed on join (1 ms: shown at once)
     keyframe_min_interval: float = 1.0  # seconds between keyframe requests to one camera
     connect_timeout: float = 20.0  # a session whose ICE/DTLS does not connect in time is closed
+    # a viewer whose browser cannot take a camera's H.265: "transcode" it to H.264 (one encoder per
+    # camera, shared by all such viewers, logged), or "refuse" (the WHEP POST answers 415 with why)
+    h265: str = "transcode"
+    transcode_threads: int = 1  # codec threads of that transcode: the most cores one camera's costs
+
+    def __post_init__(self) -> None:
+        if self.h265 not in H265_MODES:
+            raise ConfigError(f"webrtc.h265: expected one of {', '.join(H265_MODES)}, got {self.h265!r}")
+        if self.transcode_threads < 1:
+            raise ConfigError("webrtc.transcode_threads: expected at least 1")

@@ -1,18 +1,23 @@
-"""H.264 RTP payloads (RFC 6184, packetization-mode 1), built once per access unit per stream.
+"""RTP payloads for H.264 (RFC 6184, packetization-mode 1) and H.265 (RFC 7798), built once per
+access unit per stream.
 
-Parameter sets and other small NAL units are aggregated (STAP-A) ahead of the picture; NAL
-units larger than the payload size are fragmented (FU-A). Every viewer shares the result.
+Parameter sets and other small NAL units are aggregated (H.264 STAP-A, H.265 AP) ahead of the
+picture; NAL units larger than the payload size are fragmented (FU-A, H.265 FU). The two formats
+differ only in the NAL header (one byte or two) and the aggregation/fragmentation types. Every
+viewer shares the result.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.media import AccessUnit
-from gateway.media.nal import nal_type, split_annexb
+from gateway.media import H265, AccessUnit
+from gateway.media.nal import is_param_set, nal_type, split_annexb
 
 STAP_A = 24
 FU_A = 28
+H265_AP = 48
+H265_FU = 49
 
 
 @dataclass(slots=True, eq=False)
@@ -24,37 +29,46 @@ class Frame:
     keyframe: bool
     wallclock: float  # capture time (Unix seconds): RTCP SR maps RTP time to it
     size: int
+    codec: str  # H264 or H265: the payload format, so the viewer picks the payload type
 
 
 def packetize(unit: AccessUnit, payload_size: int = 1200) -> Frame:
+    h265 = unit.codec == H265
     nals = split_annexb(unit.data)
-    if unit.keyframe and not any(nal_type(unit.codec, n) == 7 for n in nals):
-        nals = [*unit.params, *nals]  # the cached keyframe must carry SPS/PPS
+    if unit.keyframe and not any(is_param_set(unit.codec, n) for n in nals):
+        nals = [*unit.params, *nals]  # the cached keyframe must carry its parameter sets
+    header = 2 if h265 else 1
     payloads: list[bytes] = []
     pending: list[bytes] = []
-    pending_size = 1
+    pending_size = header
     for nal in nals:
         if len(nal) > payload_size:
-            _flush(pending, payloads)
-            pending_size = 1
-            payloads += _fu_a(nal, payload_size)
+            _flush(pending, payloads, h265)
+            pending_size = header
+            payloads += _fu_h265(nal, payload_size) if h265 else _fu_a(nal, payload_size)
         elif pending_size + 2 + len(nal) > payload_size:
-            _flush(pending, payloads)
+            _flush(pending, payloads, h265)
             pending.append(nal)
-            pending_size = 3 + len(nal)
+            pending_size = header + 2 + len(nal)
         else:
             pending.append(nal)
             pending_size += 2 + len(nal)
-    _flush(pending, payloads)
-    return Frame(payloads, unit.pts, unit.keyframe, unit.wallclock, sum(map(len, payloads)))
+    _flush(pending, payloads, h265)
+    return Frame(payloads, unit.pts, unit.keyframe, unit.wallclock, sum(map(len, payloads)), unit.codec)
 
 
-def _flush(pending: list[bytes], out: list[bytes]) -> None:
+def _flush(pending: list[bytes], out: list[bytes], h265: bool) -> None:
     if len(pending) == 1:
         out.append(pending[0])
     elif pending:
-        nri = max(n[0] & 0x60 for n in pending)
-        out.append(bytes([nri | STAP_A]) + b"".join(len(n).to_bytes(2, "big") + n for n in pending))
+        if h265:  # AP header: F = any F, type 48, lowest layer id and temporal id of the units
+            layer = min((n[0] & 0x01) << 5 | n[1] >> 3 for n in pending)
+            tid = min(n[1] & 0x07 for n in pending)
+            f = max(n[0] & 0x80 for n in pending)
+            head = bytes([f | H265_AP << 1 | layer >> 5, (layer & 0x1F) << 3 | tid])
+        else:
+            head = bytes([max(n[0] & 0x60 for n in pending) | STAP_A])
+        out.append(head + b"".join(len(n).to_bytes(2, "big") + n for n in pending))
     pending.clear()
 
 
@@ -66,6 +80,22 @@ def _fu_a(nal: bytes, payload_size: int) -> list[bytes]:
     chunk = payload_size - 2
     count = -(-len(body) // chunk)
     size = -(-len(body) // count)  # even fragments
+    out = []
+    for i in range(count):
+        part = body[i * size : (i + 1) * size]
+        flags = (0x80 if i == 0 else 0) | (0x40 if i == count - 1 else 0)
+        out.append(indicator + bytes([flags | kind]) + part)
+    return out
+
+
+def _fu_h265(nal: bytes, payload_size: int) -> list[bytes]:
+    """RFC 7798 §4.4.3: PayloadHdr (the NAL header with type 49), FU header (S, E, type), data."""
+    indicator = bytes([(nal[0] & 0x81) | H265_FU << 1, nal[1]])
+    kind = nal_type(H265, nal)
+    body = memoryview(nal)[2:]
+    chunk = payload_size - 3
+    count = -(-len(body) // chunk)
+    size = -(-len(body) // count)
     out = []
     for i in range(count):
         part = body[i * size : (i + 1) * size]

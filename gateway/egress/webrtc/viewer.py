@@ -22,6 +22,7 @@ from aiortc.rtp import (
     RtcpRtpfbPacket, RtcpSdesPacket, RtcpSenderInfo, RtcpSourceInfo, RtcpSrPacket,
 )
 
+from . import compat
 from .config import WebRtcConfig
 from .packetize import Frame
 from .gso import GsoSender
@@ -47,8 +48,8 @@ class Viewer:
         self._on_keyframe_request = on_keyframe_request
         self._on_ready = on_ready
         self._cname = cname.encode()
-        self.ssrc = sender._ssrc
-        self.pt = 0
+        self.ssrc = compat.sender_ssrc(sender)
+        self.payload_types: dict[str, int] = {}  # codec (H264/H265) -> the negotiated payload type
         self.seq = random.getrandbits(16)
         self.ts_offset = 0  # live frames: rtp ts = pts + ts_offset
         self.last_ts = random.getrandbits(31)
@@ -61,6 +62,7 @@ class Viewer:
         self.need_key = True  # nothing is sent before a keyframe
         self.ready = asyncio.Event()  # DTLS up, first packets may go
         self.closed = False
+        self.refused: tuple[str, str] | None = None  # (error, message) when the fan-out could not serve it
         self._protect = None
         self._dtls = sender.transport
         self.packets = self.octets = 0
@@ -70,22 +72,16 @@ class Viewer:
         self.started_at = time.monotonic()
         self.replayed_at = 0.0
         self.first_packet_at: float | None = None
-        self._adopt(sender)
+        compat.adopt_sender(sender, self._run_rtp, self._run_rtcp, self._handle_rtcp)
+
+    def accepts(self, codec: str) -> bool:
+        return codec in self.payload_types
 
     # -- taking over aiortc's sender -------------------------------------------------------
-    def _adopt(self, sender: RTCRtpSender) -> None:
-        """aiortc starts ``_run_rtp``/``_run_rtcp`` from ``send()`` and routes RTCP to
-        ``_handle_rtcp_packet``; instance attributes take their place (aiortc 1.x)."""
-        sender._run_rtp = self._run_rtp  # type: ignore[method-assign]
-        sender._run_rtcp = self._run_rtcp  # type: ignore[method-assign]
-        sender._handle_rtcp_packet = self._handle_rtcp  # type: ignore[method-assign]
-
     async def _run_rtp(self, codec) -> None:  # noqa: ANN001 - RTCRtpCodecParameters
-        started = self._sender._RTCRtpSender__rtp_started  # type: ignore[attr-defined]
-        exited = self._sender._RTCRtpSender__rtp_exited  # type: ignore[attr-defined]
+        started, exited = compat.run_events(self._sender, "rtp")
         started.set()
-        self.pt = codec.payloadType
-        self._protect = fast_protect(self._dtls._tx_srtp)
+        self._protect = fast_protect(compat.srtp_session(self._dtls))
         self.ready.set()
         self._on_ready(self)
         try:
@@ -97,8 +93,7 @@ class Viewer:
             exited.set()
 
     async def _run_rtcp(self) -> None:
-        started = self._sender._RTCRtpSender__rtcp_started  # type: ignore[attr-defined]
-        exited = self._sender._RTCRtpSender__rtcp_exited  # type: ignore[attr-defined]
+        started, exited = compat.run_events(self._sender, "rtcp")
         started.set()
         try:
             while True:
@@ -123,7 +118,7 @@ class Viewer:
 
     async def _send_rtcp(self, data: bytes) -> None:
         try:
-            await self._dtls._send_rtp(data)
+            await compat.send_rtcp(self._dtls, data)
         except ConnectionError:
             pass
 
@@ -148,7 +143,10 @@ class Viewer:
         sender, addr = self._route()
         if sender is None:
             return
-        protect, seq, ssrc, pt, history, pack = self._protect, self.seq, self.ssrc, self.pt, self.history, HEADER.pack
+        pt = self.payload_types.get(frame.codec)
+        if pt is None:  # a codec this viewer did not negotiate never reaches its decoder
+            return
+        protect, seq, ssrc, history, pack = self._protect, self.seq, self.ssrc, self.history, HEADER.pack
         last = len(frame.payloads) - 1
         packets = []
         for i, payload in enumerate(frame.payloads):
@@ -168,15 +166,14 @@ class Viewer:
 
     def _route(self) -> tuple[GsoSender | None, tuple | None]:
         """The nominated ICE pair's socket (aioice), looked up per frame: ICE may renominate."""
-        pair = self._dtls.transport._connection._nominated.get(1)
-        transport = pair.protocol.transport if pair is not None else None
+        transport, addr = compat.nominated(self._dtls)
         if transport is None:
             return None, None
         if self._gso is None or self._gso.transport is not transport:
             if self._gso is not None:
                 self._gso.close()
             self._gso = GsoSender(transport)
-        return self._gso, pair.remote_addr
+        return self._gso, addr
 
     def _retransmit(self, seq: int) -> None:
         entry = self.history[seq % HISTORY]
@@ -209,7 +206,7 @@ class Viewer:
 
     def push(self, frame: Frame) -> None:
         """A live frame; never blocks. A viewer that cannot keep up skips to the next keyframe."""
-        if self.closed or self._protect is None:
+        if self.closed or self._protect is None or frame.codec not in self.payload_types:
             return
         if self.need_key:
             if not frame.keyframe:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 import logging
 import secrets
 from urllib.parse import quote
@@ -15,9 +16,11 @@ from aiortc.sdp import candidate_from_sdp
 
 from gateway.http import HttpError, json_response
 from gateway.http.server import gateway_of, subject_of
+from gateway.media import H264, H265, stream_key
 from gateway.policy import Action, Decision, http_access
 from gateway.policy.sessions import VideoSession
 
+from . import compat
 from .config import WebRtcConfig
 from .fanout import CameraFanout
 from .viewer import Viewer
@@ -28,11 +31,27 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def h264_preferences() -> list:
-    """H.264 packetization-mode 1 only: the answer can then never pick VP8 (passthrough, no
-    transcoding). Must be set before the offer is applied, or aiortc ignores it."""
+ENDED_KEPT = 1024  # ended sessions whose reason stays readable at their Location
+MIME_CODECS = {"video/h264": H264, compat.H265_MIME.lower(): H265}
+
+
+def preferences(h265: bool) -> list:
+    """H.264 packetization-mode 1, and H.265 first when the browser offered it: the answer can then
+    never pick VP8 (the camera's own payloads, no transcoding). Must be set before the offer is
+    applied, or aiortc ignores it."""
     codecs = RTCRtpSender.getCapabilities("video").codecs
-    return [c for c in codecs if c.mimeType.lower() == "video/h264" and c.parameters.get("packetization-mode") == "1"]
+    h264 = [c for c in codecs if c.mimeType.lower() == "video/h264" and c.parameters.get("packetization-mode") == "1"]
+    return [c for c in codecs if h265 and c.mimeType.lower() == compat.H265_MIME.lower()] + h264
+
+
+def payload_types(transceiver) -> dict[str, int]:  # noqa: ANN001 - RTCRtpTransceiver
+    """Codec → the payload type the answer gave it (the first of each, in preference order)."""
+    out: dict[str, int] = {}
+    for codec in compat.negotiated(transceiver):
+        name = MIME_CODECS.get(codec.mimeType.lower())
+        if name is not None:
+            out.setdefault(name, codec.payloadType)
+    return out
 
 
 class Session:
@@ -42,19 +61,41 @@ class Session:
         self.fan = fan
         self.video: VideoSession | None = None  # the gate's session record (closed when its grant ends)
 
+    def video_mode(self, source: str | None) -> str | None:
+        """What this viewer gets of a ``source`` codec: ``h264``, ``h265`` (the camera's own
+        payloads) or ``h264; transcoded-from=h265``; None while the source's codec is unknown."""
+        if source is None:
+            return None
+        if self.fan.watermark is not None:
+            return f"h264; watermarked-from={source}"
+        return source if self.viewer.accepts(source) else f"h264; transcoded-from={source}"
+
 
 class WhepEgress:
     def __init__(self, gw: Gateway, cfg: WebRtcConfig) -> None:
         self.gw, self.cfg = gw, cfg
         self.sessions: dict[str, Session] = {}
         self.fanouts: dict[str, CameraFanout] = {}
+        self.ended: OrderedDict[str, dict] = OrderedDict()  # sid -> why it ended (and whose it was)
         self._tasks: set[asyncio.Task] = set()
 
     def fanout(self, camera_id: str) -> CameraFanout:
         fan = self.fanouts.get(camera_id)
         if fan is None:
-            fan = self.fanouts[camera_id] = CameraFanout(self.gw, camera_id, self.cfg)
+            fan = self.fanouts[camera_id] = CameraFanout(self.gw, camera_id, self.cfg, on_refuse=self._refused)
         return fan
+
+    def source_codec(self, camera_id: str) -> str | None:
+        """The camera's codec as last seen: its fan-out's or stream's last unit, else what the
+        adapter reported for the channel (None: not known yet)."""
+        fan = self.fanouts.get(camera_id)
+        stream = self.gw.hub.streams.get(stream_key(camera_id))
+        channel = self.gw.registry.channels.get(camera_id)
+        return (fan.codec if fan else None) or (stream.codec if stream else None) or \
+            (channel.codec if channel else None)
+
+    def _refused(self, viewer: Viewer, code: str, message: str) -> None:
+        self._spawn(self.close(viewer.session, error=code, message=message))
 
     def _rtc_config(self) -> RTCConfiguration:
         return RTCConfiguration(iceServers=[RTCIceServer(u) for u in self.cfg.stun_servers])
@@ -62,18 +103,30 @@ class WhepEgress:
     async def open(self, camera_id: str, offer: str, decision: Decision) -> Session:
         """A viewer under ``decision``; a decision with a watermark obligation gets a fan-out of its
         own whose pictures carry that text (R13)."""
-        pc = RTCPeerConnection(self._rtc_config())
-        sid = secrets.token_urlsafe(12)
         watermark = decision.obligations.get("watermark") if "watermark" in decision.flags else None
         try:
+            h265 = watermark is None and compat.offers_h265(offer)  # a watermark is always re-encoded
+        except Exception:
+            h265 = False  # aiortc below says what is wrong with this offer
+        if not h265 and self.cfg.h265 == "refuse" and self.source_codec(camera_id) == H265:
+            self.gw.metrics.inc("vsgw_webrtc_rejected_total", reason="h265_refused")
+            message = (f"camera {camera_id} sends H.265, which this browser did not offer, and the gateway "
+                       "does not transcode it (webrtc.h265 = refuse)")
+            raise HttpError(415, "h265_refused", message, headers={"X-Vsgw-Reason": "h265_refused"})
+        pc = RTCPeerConnection(self._rtc_config())
+        sid = secrets.token_urlsafe(12)
+        try:
             transceiver = pc.addTransceiver("video", direction="sendonly")
-            transceiver.setCodecPreferences(h264_preferences())
+            transceiver.setCodecPreferences(preferences(h265))
             fan = self.fanout(camera_id) if watermark is None else \
-                CameraFanout(self.gw, camera_id, self.cfg, watermark=str(watermark))
+                CameraFanout(self.gw, camera_id, self.cfg, watermark=str(watermark), on_refuse=self._refused)
             viewer = Viewer(sid, transceiver.sender, self.cfg, fan.on_keyframe_request, fan.on_ready, cname=sid)
             await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
-            if not transceiver._codecs:
+            viewer.payload_types = payload_types(transceiver)
+            if H264 not in viewer.payload_types:
                 raise HttpError(400, "no_h264", "the offer has no H.264 (packetization-mode=1) video")
+            compat.answer_h265_as_offered(transceiver, offer)
+            viewer.payload_types = payload_types(transceiver)
             await pc.setLocalDescription(await pc.createAnswer())
         except HttpError:
             await pc.close()
@@ -89,13 +142,18 @@ class WhepEgress:
             await pc.close()
             raise
         self.sessions[sid] = session
-        session.video = await self.gw.sessions.start(decision, "live", lambda reason: self._spawn(self.close(sid)))
+        session.video = await self.gw.sessions.start(
+            decision, "live", lambda reason: self._spawn(self.close(sid, error="session_ended", message=reason)))
 
         @pc.on("connectionstatechange")
         async def _state() -> None:
             if pc.connectionState in ("failed", "closed"):
                 await self.close(sid)
 
+        if viewer.refused is not None:  # the codec became known while answering: refuse now, not after 201
+            code, message = viewer.refused
+            await self.close(sid, error=code, message=message)
+            raise HttpError(415, code, message, headers={"X-Vsgw-Reason": code})
         self._spawn(self._expire_unconnected(sid))
         self.gw.metrics.inc("vsgw_webrtc_sessions_total", camera=camera_id)
         return session
@@ -104,17 +162,23 @@ class WhepEgress:
         await asyncio.sleep(self.cfg.connect_timeout)
         session = self.sessions.get(sid)
         if session is not None and not session.viewer.ready.is_set():
-            await self.close(sid)
+            await self.close(sid, error="not_connected", message="ICE/DTLS did not connect in time")
 
     def _spawn(self, coro) -> None:  # noqa: ANN001
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def close(self, sid: str) -> bool:
+    async def close(self, sid: str, *, error: str | None = None, message: str | None = None) -> bool:
+        """Ends a session; with ``error`` the reason stays readable at its Location (GET)."""
         session = self.sessions.pop(sid, None)
         if session is None:
             return False
+        if error is not None:
+            self.ended[sid] = {"camera_id": session.camera_id, "subject": session.subject_id,
+                               "error": error, "message": message or error}
+            while len(self.ended) > ENDED_KEPT:
+                self.ended.popitem(last=False)
         session.fan.remove(session.viewer)
         if session.fan.watermark is not None:
             await session.fan.close()
@@ -160,7 +224,10 @@ async def whep_offer(request: web.Request) -> web.Response:
         raise HttpError(400, "bad_offer", "the SDP offer has no video section")
     session = await egress.open(cid, offer, decision)
     headers = {"Location": f"/api/whep/{cid}/{session.id}", "ETag": f'"{session.id}"',
-               "Access-Control-Expose-Headers": "Location, X-Vsgw-Watermark"}
+               "Access-Control-Expose-Headers": "Location, X-Vsgw-Watermark, X-Vsgw-Video"}
+    video = session.video_mode(egress.source_codec(cid))
+    if video is not None:
+        headers["X-Vsgw-Video"] = video
     if "watermark" in decision.flags:
         text = str(decision.obligations.get("watermark") or subject.name or subject.id)
         headers["X-Vsgw-Watermark"] = quote(text)  # percent-encoded UTF-8: headers are Latin-1
@@ -176,6 +243,22 @@ def _session(request: web.Request) -> Session:
     if session.subject_id != subject_of(request).id:
         raise HttpError(403, "forbidden", "the session belongs to someone else")
     return session
+
+
+async def whep_status(request: web.Request) -> web.Response:
+    """A session's state, and once it ended for a reason (refused codec, failed transcode, grant
+    ended, never connected), that reason: a tile that shows no picture can say why."""
+    egress = request.app[EGRESS]
+    sid, cid = request.match_info["session"], request.match_info["camera_id"]
+    ended = egress.ended.get(sid)
+    if sid not in egress.sessions and ended is not None and ended["camera_id"] == cid:
+        if ended["subject"] != subject_of(request).id:
+            raise HttpError(403, "forbidden", "the session belongs to someone else")
+        return json_response({"state": "ended", "error": ended["error"], "message": ended["message"]})
+    session = _session(request)
+    return json_response({"state": "live" if session.viewer.ready.is_set() else "connecting",
+                          "video": session.video_mode(egress.source_codec(cid)),
+                          "frames": session.viewer.frames})
 
 
 async def whep_delete(request: web.Request) -> web.Response:
@@ -215,4 +298,5 @@ async def whep_stats(request: web.Request) -> web.Response:
         raise HttpError(403, "forbidden", decision.reason)
     fan = egress.fanouts.get(cid)
     viewers = [v.stats() for v in fan.viewers] if fan else []
-    return json_response({"camera_id": cid, "frames": fan.frames if fan else 0, "viewers": viewers})
+    return json_response({"camera_id": cid, "frames": fan.frames if fan else 0, "viewers": viewers,
+                          "codec": fan.codec if fan else None, "transcoding": bool(fan and fan.transcoding)})
