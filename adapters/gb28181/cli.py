@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from .simulator import QUIRK_FLAGS
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gb-sim", help="run a simulated GB/T 28181 device (registers, streams PS/RTP on INVITE)")
@@ -19,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split-catalog", action="store_true", help="quirk: one catalog item per MESSAGE")
     p.add_argument("--utf8", action="store_true", help="quirk: UTF-8 bodies instead of GB18030")
     p.add_argument("--no-keepalive", action="store_true", help="quirk: never send keepalives")
+    p.add_argument("--quirk", action="append", default=[], metavar="NAME", choices=QUIRK_FLAGS,
+                   help="a device-management quirk, repeatable: " + ", ".join(QUIRK_FLAGS))
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(func=_run)
 
@@ -28,7 +32,8 @@ async def _run(args: argparse.Namespace) -> int:
 
     host, _, port = args.server.rpartition(":")
     quirks = Quirks(own_ssrc=args.own_ssrc, split_catalog=args.split_catalog,
-                    charset="UTF-8" if args.utf8 else "GB2312", no_keepalive=args.no_keepalive)
+                    charset="UTF-8" if args.utf8 else "GB2312", no_keepalive=args.no_keepalive,
+                    **{name: True for name in args.quirk})
     sim = Simulator(SimConfig(host or "127.0.0.1", int(port), device_id=args.device_id, server_id=args.server_id,
                               password=args.password, channels=args.channels, transport=args.transport,
                               keepalive_interval=args.keepalive, quirks=quirks))

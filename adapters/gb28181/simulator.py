@@ -1,7 +1,9 @@
 """A GB/T 28181 device (IPC/NVR) simulator: the peer for tests, the demo and benchmarks (R1).
 
 It registers with digest, keeps alive, answers Catalog/DeviceInfo/DeviceStatus/RecordInfo, takes
-PTZ DeviceControl and MANSRTSP INFO (recorded in ``received`` for assertions), and on INVITE pushes
+DeviceControl (answering RecordCmd/GuardCmd/AlarmCmd/HomePosition with a Response), PresetQuery,
+ConfigDownload, alarm queries and SUBSCRIBE (NOTIFYing catalog changes, alarms and positions; see
+:mod:`.simcontrol`) and MANSRTSP INFO (recorded in ``received`` for assertions), and on INVITE pushes
 PS over RTP of the synthetic H.264 pattern. Quirk switches reproduce field devices: its own
 ``y=`` SSRC, one catalog item per packet, GBK or UTF-8 bodies, no keepalive, MediaStatus sent
 from the channel's ID. A request the platform challenges (401) is sent again with a digest.
@@ -17,7 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import digest, manscdp, ptz
+from . import digest, manscdp
 from .manscdp import Manscdp
 from .sdp import Sdp
 from .sdp import parse as parse_sdp
@@ -35,6 +37,15 @@ class Quirks:
     charset: str = "GB2312"  # "GB2312" (sent as GB18030 bytes) or "UTF-8"
     no_keepalive: bool = False
     channel_from: bool = False  # MediaStatus From: the channel ID, not the device's (Hikvision playback)
+    no_control_response: bool = False  # take DeviceControl with 200 but never send its Response
+    control_error: bool = False  # answer DeviceControl with Result ERROR
+    refuse_subscribe: bool = False  # answer SUBSCRIBE 489 (Hikvision NVRs refusing catalog subscriptions)
+    forget_subscriptions: bool = False  # answer every in-dialog refresh 481, as a device that lost its state
+    position_by_message: bool = False  # send MobilePosition as MESSAGE rather than NOTIFY in the dialog
+
+
+QUIRK_FLAGS = ("no_control_response", "control_error", "refuse_subscribe", "forget_subscriptions",
+               "position_by_message")  # the ones ``vsgw gb-sim --quirk NAME`` sets
 
 
 @dataclass(slots=True)
@@ -80,6 +91,9 @@ class Simulator:
         self.sessions: dict[str, Any] = {}  # Call-ID -> simmedia.Session
         self._tasks: set[asyncio.Task] = set()
         self.keepalive_failures = 0
+        from .simcontrol import SimControl
+
+        self.control = SimControl(self)
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -213,11 +227,34 @@ class Simulator:
 
     async def alarm(self, channel_id: str, priority: int = 1, method: int = 5, alarm_type: int = 2,
                     description: str = "motion") -> int:
-        resp = await self.send_manscdp("Notify", "Alarm", [
-            ("AlarmPriority", priority), ("AlarmMethod", method),
-            ("AlarmTime", time.strftime("%Y-%m-%dT%H:%M:%S")), ("AlarmDescription", description),
-            ("Info", [("AlarmType", alarm_type)])], device_id=channel_id)
+        fields = self.control.alarm_fields(channel_id, priority, method, alarm_type, description)
+        resp = await self.send_manscdp("Notify", "Alarm", fields, device_id=channel_id)
         return resp.status or 0
+
+    async def notify_alarm(self, channel_id: str, priority: int = 1, method: int = 5, alarm_type: int = 2,
+                           description: str = "motion") -> list[int]:
+        """An alarm NOTIFY in every alarm subscription's dialog; the platform's statuses."""
+        fields = self.control.alarm_fields(channel_id, priority, method, alarm_type, description)
+        return [await self.control.notify(sub, "Alarm", fields, channel_id) for sub in self.control.of("Alarm")]
+
+    async def notify_catalog(self, event: str, channel_id: str, name: str | None = None,
+                             status: str = "ON") -> list[int]:
+        """A catalog change (ADD, DEL, UPDATE, ON, OFF…) NOTIFYed in every catalog subscription."""
+        item = [("DeviceID", channel_id), ("Event", event)]
+        if event.upper() in ("ADD", "UPDATE"):
+            item += [("Name", name or channel_id), ("Manufacturer", "vsgw"), ("Model", "gb-sim"),
+                     ("CivilCode", self.cfg.device_id[:6]), ("Parental", 0), ("ParentID", self.cfg.device_id),
+                     ("Status", status), ("Info", [("PTZType", 1)])]
+        fields: list[tuple[str, object]] = [("SumNum", 1), ('DeviceList Num="1"', [("Item", item)])]
+        return [await self.control.notify(sub, "Catalog", fields) for sub in self.control.of("Catalog")]
+
+    async def end_subscriptions(self, cmd: str) -> list[int]:
+        """NOTIFY ``Subscription-State: terminated`` in each ``cmd`` subscription and forget them."""
+        out = []
+        for sub in self.control.of(cmd):
+            out.append(await self.control.notify(sub, cmd, [], state="terminated"))
+            self.control._drop(sub.call_id)
+        return out
 
     # -- incoming ------------------------------------------------------------------------------
     async def _handle(self, req: SipMessage, peer: Peer) -> None:
@@ -237,6 +274,8 @@ class Simulator:
             if sess is not None:
                 await sess.stop()
             await self._note("BYE", req.call_id)
+        elif method == "SUBSCRIBE":
+            await self.control.subscribe(req, peer)
         elif method == "INFO":
             self.endpoint.reply(req, response(req, 200), peer)
             text = req.body.decode(errors="replace")
@@ -248,12 +287,10 @@ class Simulator:
     async def _message(self, msg: Manscdp) -> None:
         cmd = msg.cmd.lower()
         if cmd == "devicecontrol":
-            code = msg.root.get("ptzcmd")
-            detail: object = ptz.decode(code) if code else None
-            await self._note("MESSAGE", "DeviceControl", {"target": msg.device_id, "ptzcmd": code, "command": detail})
+            await self.control.control(msg)
             return
         await self._note("MESSAGE", msg.cmd, msg.device_id)
-        if msg.kind != "query":
+        if msg.kind != "query" or await self.control.query(msg):
             return
         if cmd == "catalog":
             await self._answer_catalog(msg.sn)
@@ -348,4 +385,4 @@ async def units_forever(cfg: SimConfig, name: str) -> AsyncIterator:
         await asyncio.sleep(max(0.0, start + frame / cfg.fps - loop.time()))
 
 
-__all__ = ["Quirks", "SimConfig", "Simulator", "run_simulator"]
+__all__ = ["QUIRK_FLAGS", "Quirks", "SimConfig", "Simulator", "run_simulator"]

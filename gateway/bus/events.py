@@ -101,3 +101,18 @@ class Alarm(Event):
     priority: int = 4
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class MobilePosition(Event):
+    """Where a mobile device (or a channel of one) reports it is (GB/T 28181 MobilePosition notify)."""
+
+    topic: ClassVar[str] = "position"
+    channel_id: str
+    longitude: float
+    latitude: float
+    device: str = ""
+    reported_at: str = ""  # the device's own time, as it sent it (its local time)
+    speed: float | None = None  # km/h
+    direction: float | None = None  # degrees from north
+    altitude: float | None = None  # metres
