@@ -5,9 +5,9 @@ sees a device's address."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 import logging
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,15 +23,16 @@ from .test_gb28181_signalling import DEV, sip, start_sim, until
 BASE = "/api/gb28181/devices"
 
 
-async def call(gw: Gateway, method: str, path: str, token: str = TOKEN, **kw: Any) -> tuple[int, Any, str]:
+async def call(gw: Gateway, method: str, path: str, token: str = TOKEN, headers: dict[str, str] | None = None,
+               **kw: Any) -> tuple[int, Any, str]:
+    headers = {"Authorization": f"Bearer {token}", **(headers or {})}
     async with aiohttp.ClientSession() as http, http.request(
-            method, f"http://127.0.0.1:{gw.http_port}{path}", headers={"Authorization": f"Bearer {token}"},
-            **kw) as resp:
+            method, f"http://127.0.0.1:{gw.http_port}{path}", headers=headers, **kw) as resp:
         text = await resp.text()
         return resp.status, await resp.json(content_type=None), text
 
 
-async def registered(make_gateway, channels: int = 2, **sip_kw):  # noqa: ANN001, ANN201
+async def registered(make_gateway, channels: int = 2, **sip_kw):
     gw = await make_gateway(sip=sip(**sip_kw), identity=FAST_ARGON2)
     sim = await start_sim(gw, channels=channels)
     await until(lambda: all(c in gw.registry.channels for c in sim.cfg.channel_ids()))

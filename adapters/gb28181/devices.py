@@ -118,7 +118,11 @@ class Devices:
         """Apply the device's resolved settings: how its bodies decode, when its silence means offline."""
         dev.charset = eff.charset
         dev.keepalive_timeout = eff.keepalive_timeout
-        self.shortest = min(self.shortest, eff.keepalive_interval)
+        if eff.keepalive_interval < self.shortest:
+            self.shortest = eff.keepalive_interval
+            if self._task is not None:  # a sweep may be asleep for the old, longer step: restart at the new pace
+                self._task.cancel()
+                self.start()
 
     def seen(self, dev: Device, how: str) -> None:
         """A keepalive (or another request) from a registered device over its binding — the caller
