@@ -44,11 +44,15 @@ def device_resource(gw: Gateway, dev: Device | None, device_id: str) -> Resource
     security level. Channels of several units make a unit no department matches, so only roles
     not scoped to a unit may manage such a device."""
     cams = [gw.camera_resource(cid) for cid in dev.channels] if dev is not None else []
-    units, districts = {c.unit for c in cams}, {c.district for c in cams}
-    unit = next(iter(units)) if len(units) == 1 else "mixed:" + ",".join(sorted(map(str, units))) if units else None
-    district = next(iter(districts)) if len(districts) == 1 else None
-    return Resource("device", device_id, unit, district, max((c.security_level for c in cams), default=0),
-                    {"channels": len(cams)})
+    return Resource("device", device_id, _shared({c.unit for c in cams}), _shared({c.district for c in cams}),
+                    max((c.security_level for c in cams), default=0), {"channels": len(cams)})
+
+
+def _shared(values: set[str | None]) -> str | None:
+    """The one value all channels have; several make a label that matches no subject's."""
+    if len(values) > 1:
+        return "mixed:" + ",".join(sorted(map(str, values)))
+    return next(iter(values), None)
 
 
 def device_json(adapter: GbAdapter, dev: Device, manage_it: bool) -> dict[str, Any]:
