@@ -16,11 +16,11 @@ from adapters.gb28181.simulator import Quirks, SimConfig, Simulator
 from gateway.bus import Alarm
 from tests.conftest import auth
 
-from .test_gb28181_signalling import DEV, sip, until
 from .people import FAST_ARGON2, bearer, person, trail
+from .test_gb28181_signalling import DEV, sip, until
 
 
-async def gateway_with_device(make_gateway, **quirks) -> tuple:  # noqa: ANN001
+async def gateway_with_device(make_gateway, **quirks) -> tuple:
     gw = await make_gateway(sip=sip(request_timeout=1.5))
     sim = Simulator(SimConfig("127.0.0.1", gw.gb28181.server.port, quirks=Quirks(**quirks)))
     await sim.start()
@@ -249,7 +249,7 @@ async def test_r2_wall_operator_may_scan_but_not_record_reboot_or_subscribe(make
 
 
 async def test_r1_teleboot_restarts_the_device_which_registers_again(make_gateway) -> None:
-    gw, sim, cid = await gateway_with_device(make_gateway)
+    gw, sim, _ = await gateway_with_device(make_gateway)
     url = f"http://127.0.0.1:{gw.http_port}/api/gb28181/devices/{DEV}/control"
     dev = gw.gb28181.server.devices.get(DEV)
     first = dev.registered_at
