@@ -12,8 +12,9 @@ class WhepPlayer {
     const pc = this.pc = new RTCPeerConnection({ iceServers: [] });
     const tr = pc.addTransceiver("video", { direction: "recvonly" });
     if (RTCRtpReceiver.getCapabilities && tr.setCodecPreferences) {
-      const h264 = RTCRtpReceiver.getCapabilities("video").codecs.filter(c => /h264/i.test(c.mimeType));
-      if (h264.length) tr.setCodecPreferences(h264);
+      const codecs = RTCRtpReceiver.getCapabilities("video").codecs;  // H.265 first where the browser has it
+      const h26x = [/h265/i, /h264/i].flatMap(re => codecs.filter(c => re.test(c.mimeType)));
+      if (h26x.length) tr.setCodecPreferences(h26x);
     }
     pc.ontrack = e => { this.video.srcObject = e.streams[0] || new MediaStream([e.track]); this._watchFrames(); };
     pc.onconnectionstatechange = () => {
