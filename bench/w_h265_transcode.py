@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import AsyncIterator
 import os
-from pathlib import Path
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import av
 

@@ -8,11 +8,11 @@ advancing timestamps, paced at the frame rate like a camera.
 from __future__ import annotations
 
 import asyncio
+import functools
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from fractions import Fraction
-import functools
-import time
 
 import av
 import numpy as np

@@ -5,11 +5,11 @@ tile says why there is no picture instead of staying black."""
 
 from __future__ import annotations
 
-from playwright.async_api import Page
 import pytest
+from playwright.async_api import Page
 
 from tests.conftest import TOKEN
-from tests.h265_camera import H265Camera, RED, BLUE
+from tests.h265_camera import BLUE, RED, H265Camera
 from tests.test_wall_chromium import WEBRTC, open_wall, page, until  # noqa: F401 - the page fixture
 
 pytestmark = pytest.mark.browser

@@ -21,9 +21,8 @@ from collections.abc import Callable
 from fractions import Fraction
 
 import av
-from aiortc import RTCDtlsTransport, RTCRtpSender, RTCRtpTransceiver
+from aiortc import RTCDtlsTransport, RTCRtpSender, RTCRtpTransceiver, rtcrtpreceiver
 from aiortc import codecs as aiortc_codecs
-from aiortc import rtcrtpreceiver
 from aiortc.codecs.base import Decoder
 from aiortc.rtcrtpparameters import RTCRtcpFeedback, RTCRtpCodecParameters
 from aiortc.sdp import SessionDescription
