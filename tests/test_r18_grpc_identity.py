@@ -97,6 +97,12 @@ async def test_r18_grpc_token_narrows_the_certificate_never_widens(gw, pki) -> N
     async with connect(gw, pki, "stranger", TOKEN) as ch:  # the all-powerful service token does not widen it
         code, details = await _code(lambda: rpc.StreamServiceStub(ch).PullLive(pb.PullLiveRequest(camera_id="cam-secret")))
         assert code == grpc.StatusCode.PERMISSION_DENIED and "clearance 2 is below security level 4" in details
+    await gw.identity.add_user("li", PASSWORD, ["police_officer"], clearance=5, tier="police")
+    officer, _, _ = await gw.identity.login("li", PASSWORD, None, "127.0.0.1")
+    async with connect(gw, pki, PLATFORM, officer) as ch:  # an officer may watch live what the platform may pull
+        call = rpc.StreamServiceStub(ch).PullLive(pb.PullLiveRequest(camera_id="cam-secret"))
+        assert (await call.read()).info.codec == "h264"
+        call.cancel()
     async with connect(gw, pki, PLATFORM) as ch:  # the certificate alone keeps its own rights
         call = rpc.StreamServiceStub(ch).PullLive(pb.PullLiveRequest(camera_id="cam-secret"))
         assert (await call.read()).info.codec == "h264"
@@ -105,4 +111,5 @@ async def test_r18_grpc_token_narrows_the_certificate_never_widens(gw, pki) -> N
         rows = list(await s.scalars(select(AuditRow).where(AuditRow.action == "pull_stream").order_by(AuditRow.seq)))
     assert rows[0].actor == f"cert:{PLATFORM}"
     assert rows[0].decision == "deny" and rows[0].extra["on_behalf_of"] == "user:op" and rows[0].extra["egress"] == "grpc"
+    assert rows[-2].decision == "allow" and rows[-2].extra["on_behalf_of"] == "user:li"
     assert rows[-1].decision == "allow" and "on_behalf_of" not in rows[-1].extra

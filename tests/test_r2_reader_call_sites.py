@@ -27,10 +27,13 @@ def _internal_constants(tree: ast.Module) -> set[str]:
     return names
 
 
-def _is_event_bus(call: ast.Call) -> bool:
-    receiver = call.func.value  # type: ignore[attr-defined]
-    return isinstance(receiver, ast.Attribute) and receiver.attr == "bus" or \
-        isinstance(receiver, ast.Name) and receiver.id == "bus"
+def _opens_a_reader(call: ast.Call) -> bool:
+    """``….hub.subscribe``, ``….stream(…).subscribe`` / ``stream.subscribe`` and every
+    ``open_playback``; event-bus and SIP subscriptions are other things named subscribe."""
+    if call.func.attr == "open_playback":  # type: ignore[attr-defined]
+        return True
+    receiver = ast.unparse(call.func.value).lower()  # type: ignore[attr-defined]
+    return receiver.endswith("hub") or "stream" in receiver
 
 
 def _reader_calls() -> list[tuple[str, ast.Call, set[str]]]:
@@ -39,7 +42,7 @@ def _reader_calls() -> list[tuple[str, ast.Call, set[str]]]:
         internal = _internal_constants(tree)
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in OPENERS \
-                    and not _is_event_bus(node):
+                    and _opens_a_reader(node):
                 out.append((f"{path.relative_to(ROOT)}:{node.lineno}", node, internal))
     return out
 

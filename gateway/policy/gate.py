@@ -10,6 +10,7 @@ everything to cameras and management, but never read the audit trail (separation
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -107,7 +108,9 @@ class TieredGate:
         identity (``on_behalf_of``) must be allowed too: the answer is the stricter of the two."""
         decision = self._decide(request.subject, request)
         if decision.allowed and request.on_behalf_of is not None:
-            narrow = self._decide(request.on_behalf_of, request)
+            # a person's counterpart of a machine's stream pull is watching it live
+            asked = replace(request, action=A.VIEW_LIVE) if request.action is A.PULL_STREAM else request
+            narrow = self._decide(request.on_behalf_of, asked)
             if not narrow.allowed:
                 return Decision(False, f"on behalf of {request.on_behalf_of.id}: {narrow.reason}")
             if narrow.expires is not None and (decision.expires is None or narrow.expires < decision.expires):

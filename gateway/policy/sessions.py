@@ -31,6 +31,7 @@ class VideoSession:
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     reason: str | None = None  # why the gateway closed it; None while open or ended by the client
     position: datetime | None = None  # playback: the latest picture time sent
+    start_record: asyncio.Future[None] | None = field(default=None, repr=False)
 
     @property
     def subject(self) -> Subject:
@@ -71,12 +72,15 @@ class VideoSessions:
         session = VideoSession(uuid.uuid4().hex[:16], decision, kind, closer)
         self.open[session.id] = session
         self._changed.set()
-        await self._record(session, "session.start", "opened")
+        # the decision that allowed it is already durable; the start record need not delay the viewer
+        session.start_record = asyncio.ensure_future(self._record(session, "session.start", "opened"))
         return session
 
     async def end(self, session: VideoSession) -> None:
         if self.open.pop(session.id, None) is None:
             return
+        if session.start_record is not None:
+            await session.start_record  # start before end in the trail
         await self._record(session, "session.end", session.reason or "ended by the client")
 
     def revoke(self, *, grant_id: str | None = None, subject_session: str | None = None,
@@ -120,6 +124,8 @@ class VideoSessions:
             await asyncio.gather(self._task, return_exceptions=True)
         for session in list(self.open.values()):
             session.close("the gateway is stopping")
+        await asyncio.gather(*(s.start_record for s in self.open.values() if s.start_record is not None),
+                             return_exceptions=True)
 
     async def _record(self, session: VideoSession, action: str, reason: str) -> None:
         decision, request = session.decision, session.decision.request
