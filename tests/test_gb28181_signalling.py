@@ -201,6 +201,21 @@ async def test_r18_a_device_cannot_answer_a_query_put_to_another_device(make_gat
         await other.stop()
 
 
+async def test_r1_an_alarm_query_response_raises_no_alarm(make_gateway) -> None:
+    """A Response/Alarm answers an alarm query; only a Notify/Alarm is an alarm on the bus."""
+    gw = await make_gateway(sip=sip())
+    sim = await start_sim(gw)
+    cid = sim.cfg.channel_ids()[0]
+    try:
+        with gw.bus.subscribe("alarm") as events:
+            await sim.send_manscdp("Response", "Alarm", [("Result", "OK")], device_id=cid)
+            assert await sim.alarm(cid, priority=1, method=5, alarm_type=2, description="second") == 200
+            ev = await asyncio.wait_for(events.get(), 5)
+        assert ev.description == "second" and gw.metrics.value("vsgw_gb28181_alarms_total") == 1
+    finally:
+        await sim.stop()
+
+
 async def test_r1_alarm_notify_published_as_event(make_gateway) -> None:
     gw = await make_gateway(sip=sip())
     sim = await start_sim(gw)

@@ -47,20 +47,26 @@ async def test_r1_catalog_subscription_notifies_add_off_on_del_into_the_registry
         call_id, cmd, refresh, expires = sim.control.accepted[0]
         assert (cmd, refresh, expires) == ("Catalog", False, 600)
         assert sim.control.subscriptions[call_id].event == "Catalog"
-        with gw.bus.subscribe("channel.added", "channel.removed") as events:
+        with gw.bus.subscribe("channel.added", "channel.removed") as events, gw.bus.subscribe("channel.state") as states:
             assert await sim.notify_catalog("ADD", NEW_CAM, name="新增通道") == [200]
             async with asyncio.timeout(5):
                 added = await events.get()
             assert (added.topic, added.channel_id) == ("channel.added", NEW_CAM)
             assert gw.registry.channels[NEW_CAM].name == "新增通道"
             assert await sim.notify_catalog("OFF", cid) == [200]
-            await until(lambda: not gw.registry.channels[cid].online)
+            async with asyncio.timeout(5):  # the change reaches the bus (and the event stream), not only the registry
+                while (off := await states.get()).channel_id != cid:
+                    pass
+            assert (off.online, off.reason) == (False, "off")
             assert await sim.notify_catalog("DEL", NEW_CAM) == [200]
             async with asyncio.timeout(5):
                 removed = await events.get()
             assert (removed.topic, removed.channel_id) == ("channel.removed", NEW_CAM)
             assert await sim.notify_catalog("ON", cid) == [200]
-            await until(lambda: gw.registry.channels[cid].online)
+            async with asyncio.timeout(5):
+                while (on := await states.get()).channel_id != cid:
+                    pass
+            assert on.online and gw.registry.channels[cid].online
         assert NEW_CAM not in gw.registry.channels
         assert gw.metrics.value("vsgw_gb28181_notify_total", event="catalog") == 4
     finally:

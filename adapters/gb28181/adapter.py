@@ -191,7 +191,7 @@ class GbAdapter(Adapter):
     # -- notifications ------------------------------------------------------------------------
     def _notified(self, dev: Device, msg: Manscdp) -> None:
         cmd = msg.cmd.lower()
-        if cmd == "alarm":
+        if cmd == "alarm" and msg.kind == "notify":  # a Response/Alarm answers a query, it raises nothing
             self.metrics.inc("vsgw_gb28181_alarms_total")
             if self.ctx is not None:
                 self.ctx.publish(Alarm(
@@ -221,9 +221,9 @@ class GbAdapter(Adapter):
             elif event in ("ON", *CATALOG_EVENTS_OFF) and cid in dev.channels:
                 on = event == "ON"
                 dev.channels[cid].extra["status_on"] = on
-                dev.channels[cid].online = on and dev.online
-                if self.ctx is not None:
+                if self.ctx is not None:  # before the flag: the registry holds this Channel and publishes a change
                     self.ctx.channel_state(cid, on and dev.online, event.lower())
+                dev.channels[cid].online = on and dev.online
             else:  # ADD, UPDATE, or a plain catalog push
                 self._upsert(dev, item)
 

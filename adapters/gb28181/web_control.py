@@ -29,6 +29,7 @@ from . import control
 from .control import CHANNEL_COMMANDS, COMMANDS, DEVICE_COMMANDS, PTZ, BadCommand, Control, DeviceError, NoAnswer
 from .devtime import to_device
 from .server import DeviceRefused
+from .web import device_resource
 from .subscribe import EXPIRES_MAX, EXPIRES_MIN, KINDS, Subscriptions
 
 if TYPE_CHECKING:
@@ -41,7 +42,6 @@ SUBSCRIPTIONS = web.AppKey("gb28181_subscriptions", Subscriptions)
 CONFIG_TYPES = ("BasicParam", "VideoParamOpt", "SVACEncodeConfig", "SVACDecodeConfig", "VideoParamAttribute",
                 "VideoRecordPlan", "VideoAlarmRecord", "PictureMask", "FrameMirror", "AlarmReport", "OSDConfig",
                 "SnapShotConfig")
-MIXED = "(several units)"  # a device whose channels belong to different units: no unit-scoped admin manages it
 
 
 class DeviceAnswered(HttpError):
@@ -68,14 +68,8 @@ def _adapter(request: web.Request) -> tuple[Gateway, GbAdapter, Control]:
     return gw, ctl.adapter, ctl
 
 
-def device_resource(gw: Gateway, adapter: GbAdapter, device_id: str) -> Resource:
-    """A device as the gate sees it: its channels' unit (if they share one) and their highest level."""
-    dev = adapter.server.devices.get(device_id)
-    cams = [gw.camera_resource(cid) for cid in (dev.channels if dev else ())]
-    units, districts = {c.unit for c in cams}, {c.district for c in cams}
-    return Resource("device", device_id, units.pop() if len(units) == 1 else (MIXED if units else None),
-                    districts.pop() if len(districts) == 1 else (MIXED if districts else None),
-                    max((c.security_level for c in cams), default=0))
+def _device_gate(gw: Gateway, adapter: GbAdapter, device_id: str) -> Resource:
+    return device_resource(gw, adapter.server.devices.get(device_id), device_id)
 
 
 async def _allowed(request: web.Request, action: Action, resource: Resource, what: str) -> None:
@@ -166,7 +160,7 @@ async def device_control(request: web.Request) -> web.Response:
     target = data.get("channel", device_id)
     if not isinstance(target, str) or not target:
         raise HttpError(400, "bad_request", "channel: a channel ID of this device", field="channel")
-    await _allowed(request, Action.MANAGE, device_resource(gw, adapter, device_id), cmd.name)
+    await _allowed(request, Action.MANAGE, _device_gate(gw, adapter, device_id), cmd.name)
     device_id = _device(request)
     if target != device_id and target not in adapter.server.devices.get(device_id).channels \
             and target not in {n.id for n in adapter.tree(device_id)}:
@@ -217,7 +211,7 @@ async def alarm_query(request: web.Request) -> web.Response:
     except BadCommand as exc:
         raise _bad(exc) from None
     device_id = request.match_info["id"]
-    await _allowed(request, Action.MANAGE, device_resource(gw, adapter, device_id), "alarm_query")
+    await _allowed(request, Action.MANAGE, _device_gate(gw, adapter, device_id), "alarm_query")
     device_id = _device(request)
     zone = adapter.cfg.zone_for(device_id)
     fields += [(tag, to_device(t, zone)) for tag, t in (("StartAlarmTime", start), ("EndAlarmTime", end)) if t]
@@ -232,7 +226,7 @@ async def device_config(request: web.Request) -> web.Response:
     if bad or not types:
         raise HttpError(400, "bad_request", f"type: one or more of {', '.join(CONFIG_TYPES)}", field="type")
     device_id = request.match_info["id"]
-    await _allowed(request, Action.MANAGE, device_resource(gw, adapter, device_id), "config_download")
+    await _allowed(request, Action.MANAGE, _device_gate(gw, adapter, device_id), "config_download")
     device_id = _device(request)
     config = await _outcome(request, f"device:{device_id}", "config_download", ctl.config(device_id, types))
     return json_response({"device": device_id, "config": config})
@@ -249,7 +243,7 @@ def _kind(request: web.Request) -> str:
 async def list_subscriptions(request: web.Request) -> web.Response:
     gw, adapter, _ = _adapter(request)
     device_id = request.match_info["id"]
-    await _allowed(request, Action.MANAGE, device_resource(gw, adapter, device_id), "subscriptions")
+    await _allowed(request, Action.MANAGE, _device_gate(gw, adapter, device_id), "subscriptions")
     device_id = _device(request)
     subs = request.app[SUBSCRIPTIONS].of(device_id)
     return json_response({"device": device_id, "subscriptions": [s.json() for s in subs]})
@@ -274,7 +268,7 @@ async def subscribe(request: web.Request) -> web.Response:
     except BadCommand as exc:
         raise _bad(exc) from None
     device_id = request.match_info["id"]
-    await _allowed(request, Action.MANAGE, device_resource(gw, adapter, device_id), f"subscribe_{kind}")
+    await _allowed(request, Action.MANAGE, _device_gate(gw, adapter, device_id), f"subscribe_{kind}")
     device_id = _device(request)
     sub = await _outcome(request, f"device:{device_id}", f"subscribe_{kind}",
                          request.app[SUBSCRIPTIONS].subscribe(device_id, kind, expires, body))
@@ -285,7 +279,7 @@ async def unsubscribe(request: web.Request) -> web.Response:
     gw, adapter, _ = _adapter(request)
     kind = _kind(request)
     device_id = request.match_info["id"]
-    await _allowed(request, Action.MANAGE, device_resource(gw, adapter, device_id), f"unsubscribe_{kind}")
+    await _allowed(request, Action.MANAGE, _device_gate(gw, adapter, device_id), f"unsubscribe_{kind}")
     device_id = _device(request)
     sub = await _outcome(request, f"device:{device_id}", f"unsubscribe_{kind}",
                          request.app[SUBSCRIPTIONS].unsubscribe(device_id, kind))
