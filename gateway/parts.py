@@ -10,6 +10,7 @@ PARTS: list[str] = [
     "adapters.synthetic",
     "adapters.rtsp",
     "adapters.gb28181",
+    "adapters.gb28181.cascade",
     "gateway.recording",
     "gateway.egress.grpc",
     "gateway.egress.webrtc",
