@@ -412,6 +412,13 @@ class MediaSender:
         self._closing = False
         self.packets_sent = 0
         self.units_sent = 0
+        self.speed = 1.0  # media seconds sent per wall second (a playback's Scale, a download's speed)
+        self._rebase = False
+
+    def pace(self, speed: float) -> None:
+        """From the next unit on, send at ``speed`` × the media clock, timed from that unit (also
+        after a pause or a jump in the timeline)."""
+        self.speed, self._rebase = speed, True
 
     async def open(self) -> int:
         """tcp-passive: listen and return the port for our SDP answer; otherwise 0."""
@@ -453,9 +460,10 @@ class MediaSender:
         start: tuple[float, int] | None = None
         async for unit in self._units:
             now = loop.time()
-            if start is None or unit.dts < start[1] or (unit.dts - start[1]) / CLOCK_RATE > now - start[0] + 5:
-                start = (now, unit.dts)  # first unit, or the timeline jumped: rebase
-            delay = start[0] + (unit.dts - start[1]) / CLOCK_RATE - now
+            ahead = (unit.dts - start[1]) / CLOCK_RATE / self.speed if start is not None else 0.0
+            if start is None or self._rebase or unit.dts < start[1] or ahead > now - start[0] + 5:
+                start, self._rebase, ahead = (now, unit.dts), False, 0.0  # first unit, or the timeline jumped
+            delay = start[0] + ahead - now
             if delay > 0:
                 await asyncio.sleep(delay)
             packets = packetize_ps(mux_ps(unit, unit.dts), self._seq, unit.dts, self.ssrc)
