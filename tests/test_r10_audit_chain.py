@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from gateway.audit.cli import _verify
-from gateway.policy import Action
+from gateway.policy import Action, subject_access
 
 from .test_policy_support import parts, policy_gateway, user
 
@@ -21,7 +21,7 @@ async def _trail(make_gateway, db_url: str):  # noqa: ANN001, ANN202
     _, _, gate = parts(gw)
     op = await user(gw, "op", "wall_operator", clearance=2)
     for cam in ("cam-a", "cam-b", "cam-c", "cam-secret", "cam-a", "cam-b"):
-        await gate.authorize(op, Action.VIEW_LIVE, gw.camera_resource(cam))
+        await gate.authorize(subject_access(op, Action.VIEW_LIVE, gw.camera_resource(cam), "http"))
     key = gw.config.data_path("keys", "audit-ed25519.pub")
     await gw.stop()  # writes the final signed checkpoint
     return gw, argparse.Namespace(config=None, db=db_url, key=str(key), witness=None, stopped=False)

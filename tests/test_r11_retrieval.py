@@ -3,18 +3,25 @@ police requests, honours a manager's refusal, and yields a grant for exactly its
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from gateway.audit.chain import AuditRow
-from gateway.policy import Action
+from gateway.policy import AccessRequest, Action, Decision, Resource, Subject, TimeWindow, subject_access
 from gateway.policy.workflows import Refused
 
 from .test_policy_support import parts, policy_gateway, request_body, user, window
 
 pytestmark = pytest.mark.asyncio
+
+
+def footage(body: dict[str, Any]) -> tuple[datetime, datetime]:
+    """Exactly the footage range a retrieval request asked for."""
+    inside = window(body)
+    return inside["start"], inside["end"]
 
 
 async def _actions(gw, resource: str) -> list[tuple[str, str]]:  # noqa: ANN001
@@ -28,10 +35,13 @@ async def test_r11_single_officer_request_refused(db_url, make_gateway) -> None:
     _, flows, gate = parts(gw)
     officer = await user(gw, "li", "police_officer", clearance=3, tier="police")
     chief = await user(gw, "wang", "police_chief", clearance=5, tier="police")
-    row = await flows.create_request(officer, request_body(["cam-a"]))
+    body = request_body(["cam-a"])
+    row = await flows.create_request(officer, body)
     with pytest.raises(Refused, match="needs a second officer"):
         await flows.approve(chief, row.id, {})
-    assert not await gate.authorize(officer, Action.EXPORT, gw.camera_resource("cam-a"))
+    denied = await gate.authorize(subject_access(officer, Action.EXPORT, gw.camera_resource("cam-a"), "export",
+                                                 window=footage(body)))
+    assert not denied and "without an approved retrieval request" in denied.reason
     assert await _actions(gw, f"retrieval:{row.id}") == [("retrieval.create", "allow"), ("retrieval.approve", "deny")]
 
 
@@ -66,7 +76,8 @@ async def test_r11_manager_refusal_honoured(db_url, make_gateway) -> None:
     chief = await user(gw, "wang", "police_chief", clearance=5, tier="police")
     other_manager = await user(gw, "chen", "department_admin", unit="u-housing", clearance=2)
     manager = await user(gw, "liu", "department_admin", unit="u-transport", clearance=2)
-    row = await flows.create_request(a, request_body(["cam-a"]))
+    body = request_body(["cam-a"])
+    row = await flows.create_request(a, body)
     await flows.confirm(b, row.id)
     with pytest.raises(Refused, match="managing department"):
         await flows.refuse(other_manager, row.id, {"reason": "not ours"})
@@ -74,7 +85,8 @@ async def test_r11_manager_refusal_honoured(db_url, make_gateway) -> None:
     assert refused.status == "refused" and refused.reason == "no approval letter stamp"
     with pytest.raises(Refused, match="refused"):
         await flows.approve(chief, row.id, {})
-    assert not await gate.authorize(a, Action.EXPORT, gw.camera_resource("cam-a"))
+    assert not await gate.authorize(subject_access(a, Action.EXPORT, gw.camera_resource("cam-a"), "export",
+                                                   window=footage(body)))
 
 
 async def test_r11_approved_grant_allows_exactly_its_scope_and_expires(db_url, make_gateway) -> None:
@@ -91,17 +103,26 @@ async def test_r11_approved_grant_allows_exactly_its_scope_and_expires(db_url, m
     await flows.confirm(b, row.id)
     approved = await flows.approve(chief, row.id, {"hours": 1})
     cam_a, cam_b = gw.camera_resource("cam-a"), gw.camera_resource("cam-b")
-    inside = window(body)
+    start, end = footage(body)
+    inside, minute = (start, end), timedelta(minutes=1)
+
+    async def export(officer: Subject, camera: Resource, window: tuple[datetime, datetime] = inside,
+                     now: datetime | None = None) -> Decision:
+        return await gate.authorize(AccessRequest(officer, Action.EXPORT, camera, "export", TimeWindow(*window), now=now))
+
     for officer in (a, b):
-        decision = await gate.authorize(officer, Action.EXPORT, cam_a, inside)
-        assert decision.allowed and decision.grant_id == approved.grant_id
-    assert not await gate.authorize(a, Action.EXPORT, cam_b, inside)  # another camera
-    assert not await gate.authorize(outsider, Action.EXPORT, cam_a, inside)  # not on the request
-    earlier = {"start": inside["start"] - timedelta(minutes=1), "end": inside["end"]}
-    assert not await gate.authorize(a, Action.EXPORT, cam_a, earlier)  # outside the time range
+        decision = await export(officer, cam_a)
+        assert decision.allowed and decision.grant_id == approved.grant_id and decision.window == TimeWindow(*inside)
+        assert decision.expires == gate.grants[approved.grant_id].expires
+        part = await export(officer, cam_a, (start + minute, end - minute))  # any part of the range
+        assert part.allowed and part.grant_id == approved.grant_id
+    assert not await export(a, cam_b)  # another camera
+    assert not await export(outsider, cam_a)  # not on the request
+    assert not await export(a, cam_a, (start - minute, end))  # starts before the range
+    assert not await export(a, cam_a, (start, end + minute))  # ends after it
+    assert not await export(a, cam_a, (end, end + timedelta(hours=1)))  # wholly after it
     grant = gate.grants[approved.grant_id]
-    after = {**inside, "now": grant.expires + timedelta(seconds=1)}
-    assert not await gate.authorize(a, Action.EXPORT, cam_a, after)  # expired
+    assert not await export(a, cam_a, now=grant.expires + timedelta(seconds=1))  # expired
     assert await _actions(gw, f"retrieval:{row.id}") == [
         ("retrieval.create", "allow"), ("retrieval.approve", "deny"), ("retrieval.confirm", "allow"),
         ("retrieval.approve", "allow")]

@@ -4,6 +4,7 @@ over HTTP; system administrators and the service token cannot read it (separatio
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 import hashlib
 import json
 
@@ -12,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 import pyotp
 import pytest
 
-from gateway.policy import Action
+from gateway.policy import Action, subject_access
 
 from .conftest import auth
 from .test_policy_support import PASSWORD, parts, policy_gateway, user
@@ -24,8 +25,11 @@ async def test_r16_views_are_audited_and_only_auditors_search_and_export(db_url,
     gw = await policy_gateway(make_gateway, db_url)
     identity, _, gate = parts(gw)
     op = await user(gw, "op", "wall_operator", clearance=2)
-    await gate.authorize(op, Action.VIEW_LIVE, gw.camera_resource("cam-a"), {"request_id": "req-1"})
-    await gate.authorize(op, Action.VIEW_LIVE, gw.camera_resource("cam-secret"))
+    cam_a, secret_cam = gw.camera_resource("cam-a"), gw.camera_resource("cam-secret")
+    footage = (datetime(2026, 11, 23, 8, tzinfo=UTC), datetime(2026, 11, 23, 9, tzinfo=UTC))
+    await gate.authorize(subject_access(op, Action.VIEW_LIVE, cam_a, "http", request_id="req-1"))
+    await gate.authorize(subject_access(op, Action.VIEW_LIVE, secret_cam, "http"))
+    await gate.authorize(subject_access(op, Action.VIEW_PLAYBACK, cam_a, "http", window=footage))
     secret = await identity.add_user("aud", PASSWORD, ["auditor"])
     root_secret = await identity.add_user("root", PASSWORD, ["system_admin"])
     base = f"http://127.0.0.1:{gw.http_port}"
@@ -40,8 +44,11 @@ async def test_r16_views_are_audited_and_only_auditors_search_and_export(db_url,
                 assert resp.status == 403 and "only auditors" in (await resp.json())["message"]
         async with http.get(f"{base}/api/audit", params={"actor": op.id}, headers=auditor) as resp:
             records = (await resp.json())["records"]
-        assert [(r["resource"], r["decision"]) for r in records] == [("camera:cam-secret", "deny"), ("camera:cam-a", "allow")]
-        assert records[1]["request_id"] == "req-1" and "clearance 2 is below security level 4" in records[0]["reason"]
+        assert [(r["resource"], r["action"], r["decision"]) for r in records] == [
+            ("camera:cam-a", "view_playback", "allow"), ("camera:cam-secret", "view_live", "deny"),
+            ("camera:cam-a", "view_live", "allow")]
+        assert records[2]["request_id"] == "req-1" and "clearance 2 is below security level 4" in records[1]["reason"]
+        assert (records[0]["extra"]["start"], records[0]["extra"]["end"]) == tuple(t.isoformat() for t in footage)
         async with http.get(f"{base}/api/audit/export", headers=auditor) as resp:
             text = await resp.text()
         async with http.get(f"{base}/api/audit/key", headers=auditor) as resp:
