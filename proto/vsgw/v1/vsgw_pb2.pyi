@@ -130,16 +130,18 @@ class MediaMessage(_message.Message):
     def __init__(self, info: _Optional[_Union[StreamInfo, _Mapping]] = ..., unit: _Optional[_Union[AccessUnit, _Mapping]] = ...) -> None: ...
 
 class StreamInfo(_message.Message):
-    __slots__ = ("codec", "parameter_sets", "width", "height")
+    __slots__ = ("codec", "parameter_sets", "width", "height", "playback_session")
     CODEC_FIELD_NUMBER: _ClassVar[int]
     PARAMETER_SETS_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    PLAYBACK_SESSION_FIELD_NUMBER: _ClassVar[int]
     codec: str
     parameter_sets: _containers.RepeatedScalarFieldContainer[bytes]
     width: int
     height: int
-    def __init__(self, codec: _Optional[str] = ..., parameter_sets: _Optional[_Iterable[bytes]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
+    playback_session: str
+    def __init__(self, codec: _Optional[str] = ..., parameter_sets: _Optional[_Iterable[bytes]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., playback_session: _Optional[str] = ...) -> None: ...
 
 class AccessUnit(_message.Message):
     __slots__ = ("pts", "dts", "keyframe", "data", "capture_time")
@@ -154,6 +156,44 @@ class AccessUnit(_message.Message):
     data: bytes
     capture_time: _timestamp_pb2.Timestamp
     def __init__(self, pts: _Optional[int] = ..., dts: _Optional[int] = ..., keyframe: _Optional[bool] = ..., data: _Optional[bytes] = ..., capture_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ControlPlaybackRequest(_message.Message):
+    __slots__ = ("session", "action", "offset", "time", "speed")
+    class Action(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        ACTION_UNSPECIFIED: _ClassVar[ControlPlaybackRequest.Action]
+        PAUSE: _ClassVar[ControlPlaybackRequest.Action]
+        RESUME: _ClassVar[ControlPlaybackRequest.Action]
+        SEEK: _ClassVar[ControlPlaybackRequest.Action]
+        SPEED: _ClassVar[ControlPlaybackRequest.Action]
+    ACTION_UNSPECIFIED: ControlPlaybackRequest.Action
+    PAUSE: ControlPlaybackRequest.Action
+    RESUME: ControlPlaybackRequest.Action
+    SEEK: ControlPlaybackRequest.Action
+    SPEED: ControlPlaybackRequest.Action
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    SPEED_FIELD_NUMBER: _ClassVar[int]
+    session: str
+    action: ControlPlaybackRequest.Action
+    offset: float
+    time: _timestamp_pb2.Timestamp
+    speed: float
+    def __init__(self, session: _Optional[str] = ..., action: _Optional[_Union[ControlPlaybackRequest.Action, str]] = ..., offset: _Optional[float] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., speed: _Optional[float] = ...) -> None: ...
+
+class ControlPlaybackReply(_message.Message):
+    __slots__ = ("session", "paused", "speed", "offset")
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_FIELD_NUMBER: _ClassVar[int]
+    SPEED_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    session: str
+    paused: bool
+    speed: float
+    offset: float
+    def __init__(self, session: _Optional[str] = ..., paused: _Optional[bool] = ..., speed: _Optional[float] = ..., offset: _Optional[float] = ...) -> None: ...
 
 class GetSnapshotRequest(_message.Message):
     __slots__ = ("camera_id",)

@@ -221,6 +221,11 @@ class StreamServiceStub:
                 request_serializer=vsgw_dot_v1_dot_vsgw__pb2.PullPlaybackRequest.SerializeToString,
                 response_deserializer=vsgw_dot_v1_dot_vsgw__pb2.MediaMessage.FromString,
                 _registered_method=True)
+        self.ControlPlayback = channel.unary_unary(
+                '/vsgw.v1.StreamService/ControlPlayback',
+                request_serializer=vsgw_dot_v1_dot_vsgw__pb2.ControlPlaybackRequest.SerializeToString,
+                response_deserializer=vsgw_dot_v1_dot_vsgw__pb2.ControlPlaybackReply.FromString,
+                _registered_method=True)
         self.GetSnapshot = channel.unary_unary(
                 '/vsgw.v1.StreamService/GetSnapshot',
                 request_serializer=vsgw_dot_v1_dot_vsgw__pb2.GetSnapshotRequest.SerializeToString,
@@ -255,6 +260,16 @@ class StreamServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ControlPlayback(self, request, context):
+        """Pause, resume, seek or change the speed of a playback served from the device (GB/T 28181
+        MANSRTSP in the playback dialog). The session is StreamInfo.playback_session of that
+        PullPlayback; only the subject that opened it may control it (PERMISSION_DENIED otherwise),
+        a seek stays inside the window the gate allowed and the speed within the playback bound.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetSnapshot(self, request, context):
         """One JPEG picture decoded from the latest keyframe.
         """
@@ -274,6 +289,11 @@ def add_StreamServiceServicer_to_server(servicer, server):
                     servicer.PullPlayback,
                     request_deserializer=vsgw_dot_v1_dot_vsgw__pb2.PullPlaybackRequest.FromString,
                     response_serializer=vsgw_dot_v1_dot_vsgw__pb2.MediaMessage.SerializeToString,
+            ),
+            'ControlPlayback': grpc.unary_unary_rpc_method_handler(
+                    servicer.ControlPlayback,
+                    request_deserializer=vsgw_dot_v1_dot_vsgw__pb2.ControlPlaybackRequest.FromString,
+                    response_serializer=vsgw_dot_v1_dot_vsgw__pb2.ControlPlaybackReply.SerializeToString,
             ),
             'GetSnapshot': grpc.unary_unary_rpc_method_handler(
                     servicer.GetSnapshot,
@@ -339,6 +359,33 @@ class StreamService:
             '/vsgw.v1.StreamService/PullPlayback',
             vsgw_dot_v1_dot_vsgw__pb2.PullPlaybackRequest.SerializeToString,
             vsgw_dot_v1_dot_vsgw__pb2.MediaMessage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ControlPlayback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vsgw.v1.StreamService/ControlPlayback',
+            vsgw_dot_v1_dot_vsgw__pb2.ControlPlaybackRequest.SerializeToString,
+            vsgw_dot_v1_dot_vsgw__pb2.ControlPlaybackReply.FromString,
             options,
             channel_credentials,
             insecure,
