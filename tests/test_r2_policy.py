@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -161,6 +162,8 @@ async def test_r2_hub_refuses_a_reader_without_a_minted_decision() -> None:
                "a minted deny": (denied, "allowing decision from the policy gate"),
                "an unnamed internal reader": (InternalAccess(""), "what it is for"),
                "an expired decision": (expired, "expired"),
+               "a minted decision retargeted with replace()": (
+                   dataclasses.replace(other_camera, request=live), "allowing decision from the policy gate"),
                "no decision at all": (None, "allowing decision from the policy gate")}
     for what, (access, message) in refused.items():
         with pytest.raises(CapabilityError, match=message):

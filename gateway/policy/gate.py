@@ -106,6 +106,8 @@ class TieredGate:
     def decide(self, request: AccessRequest) -> Decision:
         """Pure and in-memory: no I/O, so it can be property-tested and benchmarked. A narrowing
         identity (``on_behalf_of``) must be allowed too: the answer is the stricter of the two."""
+        if not isinstance(request, AccessRequest):
+            raise AccessRequestError("the gate takes an AccessRequest")
         decision = self._decide(request.subject, request)
         if decision.allowed and request.on_behalf_of is not None:
             # a person's counterpart of a machine's stream pull is watching it live

@@ -138,7 +138,7 @@ class Decision:
     obligations: dict[str, Any] = field(default_factory=dict)  # e.g. watermark text
     request: AccessRequest | None = None
     expires: datetime | None = None  # the grant's or emergency's expiry; None: as long as the session
-    _mint: object = field(default=None, repr=False, compare=False)
+    _mint: object = field(default=None, init=False, repr=False, compare=False)  # set by mint() alone
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -161,9 +161,12 @@ class Decision:
 
 
 def mint(decision: Decision, request: AccessRequest) -> Decision:
-    """The gate's seal on its answer to ``request``; only the gate calls this."""
-    return Decision(decision.allowed, decision.reason, decision.grant_id, decision.flags, decision.obligations,
-                    request, decision.expires, _GATE_MINT)
+    """The gate's seal on its answer to ``request``; only the gate calls this. The seal is not a
+    constructor argument, so ``dataclasses.replace`` of a minted decision yields an unsealed one."""
+    minted = Decision(decision.allowed, decision.reason, decision.grant_id, decision.flags, decision.obligations,
+                      request, decision.expires)
+    object.__setattr__(minted, "_mint", _GATE_MINT)
+    return minted
 
 
 @dataclass(frozen=True, slots=True)
