@@ -10,13 +10,18 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
+import pytest
 import pytest_asyncio
 
+from adapters.base import Channel
 from adapters.gb28181 import manscdp
-from adapters.gb28181.cascade import CascadeState
+from adapters.gb28181.cascade import CascadeState, Superior
+from adapters.gb28181.cascade.catalog import Org, items, packets
+from adapters.gb28181.catalog import TreeNode
 from adapters.gb28181.sip import SipMessage, new_branch, new_call_id, new_tag
 from adapters.gb28181.transport import Endpoint, Peer
 from gateway.app import Gateway
@@ -257,3 +262,84 @@ async def test_r2_cascade_state_is_for_platform_administrators_only(make_gateway
         assert status == 403 and body["error"] == "forbidden"
     denied = await trail(lower, action="manage", resource="system:cascade", decision="deny")
     assert {r.actor for r in denied} == {"user:li", "user:chen"}
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_r1_registration_is_refreshed_before_the_granted_expiry(make_gateway, lower_gateway, transport) -> None:
+    upper = await make_gateway(sip=sip(register_expires_min=1, register_expires_max=2))  # grants 2 s
+    lower, events = await lower_gateway(upper.gb28181.server.port, sup={"transport": transport})
+    assert (await state(events, "registered")).reason == "expires in 2 s"
+    link = lower.cascade[0]
+    await until(lambda: lower.metrics.value("vsgw_cascade_registrations_total", superior=UPPER, result="refresh") >= 2)
+    dev = upper.gb28181.server.devices.get(LOWER)
+    assert dev.registered and dev.online and dev.peer.transport == transport
+    assert link.status.state == "registered" and link.status.failures == 0  # never lapsed in between
+    assert lower.metrics.value("vsgw_cascade_transitions_total", superior=UPPER, state="registering") == 1
+    await until(lambda: SHARED in upper.registry.channels)  # queries come back over the same transport
+
+
+async def test_r11_record_info_from_the_superior_is_answered_from_the_recordings_under_view_playback(
+        make_gateway, lower_gateway) -> None:
+    upper = await make_gateway(sip=sip())
+    lower, events = await lower_gateway(upper.gb28181.server.port, cameras=[SHARED], recording={
+        "cameras": [SHARED], "segment_seconds": 0.5, "min_free_bytes": 0, "fsync": False})
+    await state(events, "registered")
+    await until(lambda: SHARED in upper.registry.channels)
+    end = datetime.now(UTC) + timedelta(minutes=1)
+    start = end - timedelta(hours=1)
+    async with asyncio.timeout(10):
+        while not (ranges := await lower.recordings.ranges(SHARED, start, end)) or \
+                (ranges[0][1] - ranges[0][0]).total_seconds() < 1:
+            await asyncio.sleep(0.1)  # the recorder closes its first segments
+    found = await upper.gb28181.record_info(SHARED, start, end)
+    assert found.complete and found.sum_num == len(found.records) >= 1
+    first = found.records[0]
+    assert abs((first.start - ranges[0][0]).total_seconds()) < 1  # second resolution, the same zone both ways
+    assert first.type == "time" and first.file_path.startswith(f"{SHARED}/")
+    (asked,) = await trail(lower, actor=f"superior:{UPPER}", action="view_playback")
+    assert asked.resource == f"camera:{SHARED}" and asked.decision == "allow" and asked.extra["egress"] == "sip"
+    assert asked.extra["cmd"] == "RecordInfo" and asked.extra["start"] and asked.extra["end"]
+
+
+def _channels(n: int) -> list[Channel]:
+    return [Channel(f"3402000000131{i:07d}", f"东门 {i} 号", "synthetic", online=i % 2 == 0, ptz=i % 3 == 0,
+                    extra={"address": "中山路 1 号", "ip": "10.0.0.9"}) for i in range(n)]
+
+
+def test_r2_catalog_packets_carry_sumnum_num_and_stay_under_the_size_bound() -> None:
+    sup = Superior(server_id=UPPER, host="127.0.0.1", password="x", local_id=LOWER, catalog_items_per_packet=20,
+                   max_body_bytes=2048)
+    entries = items(sup, _channels(45), Org())
+    bodies = packets(sup, "Catalog", 9, LOWER, entries, "DeviceList")
+    assert len(entries) == 45 + 3  # the cameras and the region chain of the platform's own civil code
+    seen: list[str] = []
+    for body in bodies:
+        assert len(body) <= 2048 and body.startswith(b'<?xml version="1.0" encoding="GB18030"?>')
+        msg = manscdp.parse(body)
+        lst = msg.root.find("devicelist")
+        assert (msg.sn, msg.device_id, msg.root.int("sumnum")) == (9, LOWER, 48)
+        assert int(lst.attrs["num"]) == len(lst.findall("item")) <= 20
+        seen += [i.get("deviceid") for i in lst.findall("item")]
+        assert "中山路" not in body.decode("gb18030") and "10.0.0.9" not in body.decode("gb18030")
+    assert sorted(seen) == sorted(e[0][1] for e in entries) and len(bodies) > 3  # the byte bound split them
+    names = {i.get("deviceid"): i for b in bodies for i in manscdp.parse(b).root.find("devicelist").findall("item")}
+    assert names["34020000001310000001"].get("name") == "东门 1 号"
+    assert names["34020000001310000001"].get("info/ptztype") == "3" and names["34020000001310000001"].get("status") == "OFF"
+    assert packets(sup, "Catalog", 1, LOWER, [], "DeviceList") == [
+        manscdp.build("Response", "Catalog", 1, LOWER, [("SumNum", 0), ('DeviceList Num="0"', [])], encoding="GB18030")]
+
+
+def test_r2_catalog_sends_the_groups_above_a_gb_channel_parents_first() -> None:
+    sup = Superior(server_id=UPPER, host="127.0.0.1", password="x", local_id=LOWER, charset="UTF-8")
+    group, org, nvr = "34020000002150000001", "34020000002160000001", "34020000001180000001"
+    tree = {group: TreeNode(group, "治安分组", "business_group", None, None, "340200", True, nvr),
+            org: TreeNode(org, "东区", "virtual_org", group, group, "340200", True, nvr)}
+    cam = Channel("34020000001310000001", "东门", "gb28181", civil_code="340203", parent=org, extra={"device": nvr})
+    direct = Channel("34020000001310000002", "西门", "gb28181", civil_code="340203", parent=nvr, extra={"device": nvr})
+    entries = items(sup, [cam, direct], Org(lambda d: list(tree.values()) if d == nvr else [], lambda d: "录像机"))
+    got = [(dict(e)["DeviceID"], dict(e).get("ParentID"), dict(e).get("BusinessGroupID")) for e in entries]
+    assert got == [("34", None, None), ("3402", "34", None), ("340203", "3402", None),
+                   (group, LOWER, None), (org, group, group), (nvr, LOWER, None),
+                   (cam.id, org, group), (direct.id, nvr, None)]
+    body = packets(sup, "Catalog", 1, LOWER, entries, "DeviceList")[0]
+    assert body.startswith(b'<?xml version="1.0" encoding="UTF-8"?>') and "录像机".encode() in body
