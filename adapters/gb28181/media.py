@@ -19,7 +19,7 @@ import socket
 import struct
 from typing import cast
 
-from gateway.media import CLOCK_RATE, AccessUnit
+from gateway.media import CLOCK_RATE, PCMA, AccessUnit
 
 from .ps import PsDemuxer, mux_ps
 from .rtp import Deframer, Reorderer, SeqTracker, frame_4571, packetize_ps, parse_rtp
@@ -141,6 +141,7 @@ class MediaSession:
             "bad_rtp": self.bad_packets - self.foreign_ssrc, "foreign_ssrc": self.foreign_ssrc,
             "lost": tracker.lost, "late": tracker.late, "bad_ps": self.demuxer.errors,
             "dropped_units": self.dropped_units + self.demuxer.dropped, "bad_framing": self._deframer.errors,
+            "audio_units": self.demuxer.audio_units, "audio_unsupported": self.demuxer.audio_unsupported,
         }
 
     # -- lifecycle ---------------------------------------------------------------
@@ -458,7 +459,10 @@ class MediaSender:
         else:
             await self._connected.wait()
         start: tuple[float, int] | None = None
+        audio = PCMA  # what the PSM names for the audio stream: the codec of the last audio unit
         async for unit in self._units:
+            if unit.is_audio:
+                audio = unit.codec
             now = loop.time()
             ahead = (unit.dts - start[1]) / CLOCK_RATE / self.speed if start is not None else 0.0
             if start is None or self._rebase or unit.dts < start[1] or ahead > now - start[0] + 5:
@@ -466,7 +470,7 @@ class MediaSender:
             delay = start[0] + ahead - now
             if delay > 0:
                 await asyncio.sleep(delay)
-            packets = packetize_ps(mux_ps(unit, unit.dts), self._seq, unit.dts, self.ssrc)
+            packets = packetize_ps(mux_ps(unit, unit.dts, audio), self._seq, unit.dts, self.ssrc)
             self._seq = (self._seq + len(packets)) & 0xFFFF
             if self._udp is not None:
                 for pkt in packets:

@@ -2,31 +2,36 @@
 
 :class:`PsDemuxer` is incremental: it takes the live byte stream in arbitrary chunks (one RTP
 payload at a time) and returns the access units it completed, without threads or PyAV (PyAV's
-demuxer cannot resume after a short read, see notes/python-stack.md). One access unit is one
-PTS; it may span many PES packets, and it is emitted when the next one begins. Garbage is
-skipped by scanning for the next system start code (``00 00 01`` then a byte >= 0xB9, which
-never occurs inside a NAL unit) and counted in ``errors``.
+demuxer cannot resume after a short read, see notes/python-stack.md). One video access unit is
+one PTS; it may span many PES packets, and it is emitted when the next one begins. Each audio
+PES is one audio unit, emitted at once, of the codec the PSM names for its stream: G.711A
+(0x90), G.711U (0x91) or ADTS AAC (0x0F); G.722 (0x92), G.723.1 (0x93), G.729 (0x99) and
+any other type, or audio before any PSM, are counted in ``audio_unsupported`` and logged once.
+Garbage is skipped by scanning for the next system start code (``00 00 01`` then a byte >= 0xB9,
+which never occurs inside a NAL unit) and counted in ``errors``.
 
-:func:`mux_ps` writes the GB/T 28181 form (pack header, and on keyframes system header and
-PSM, then PES packets) for the device simulator and the tests.
+The muxer (``mux_ps``, for the simulator and the tests) lives in :mod:`.psmux`.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-import struct
+import logging
 
 from gateway.media import H264, H265, AccessUnit
 from gateway.media.nal import ParamTracker, find_start, join_annexb, split_annexb
 
+from .psaudio import AUDIO_NAMES, AUDIO_TYPES, audio_ticks
+from .psmux import AUDIO_ID, VIDEO_ID, mux_ps, pack_header, system_and_psm
+
+log = logging.getLogger(__name__)
+
 PACK, END, SYSTEM, PSM = 0xBA, 0xB9, 0xBB, 0xBC
-VIDEO_ID, AUDIO_ID = 0xE0, 0xC0
-STREAM_TYPES = {0x1B: H264, 0x24: H265}  # video stream types we carry; 0x90 G.711A is audio
-CODEC_TYPES = {H264: 0x1B, H265: 0x24}
-PES_MAX_PAYLOAD = 65_400
+STREAM_TYPES = {0x1B: H264, 0x24: H265}  # video stream types we carry
 MAX_BUFFER = 4 * 1024 * 1024  # bytes held waiting for the end of one packet before giving up
 MAX_UNIT = 8 * 1024 * 1024  # one access unit larger than this is garbage
 _WRAP = 1 << 33
+
+__all__ = ["AUDIO_TYPES", "PsDemuxer", "guess_codec", "mux_ps", "pack_header", "scan_unit", "system_and_psm"]
 
 
 def _read_ts(b: bytes | bytearray, i: int) -> int:
@@ -88,6 +93,13 @@ class PsDemuxer:
         self.errors = 0  # resyncs over garbage, malformed headers, overlong packets
         self.dropped = 0  # units dropped: damaged, undecodable (no parameter sets yet), unsupported
         self.audio_bytes = 0
+        self.audio_units = 0
+        self.audio_unsupported = 0  # audio PES dropped: a stream type we do not carry, or no PSM yet
+        self._audio_types: dict[int, int] = {}  # PES stream id -> PSM stream type
+        self._audio_pts: int | None = None  # where the next audio PES without a PTS starts
+        self._audio_raw: int | None = None
+        self._audio_wrap = 0
+        self._refused_types: set[int] = set()
         self.units = 0
         self.psm_seen = False
 
@@ -196,7 +208,7 @@ class PsDemuxer:
             elif sid == PSM:
                 self._psm(bytes(buf[pos:end]))
             elif AUDIO_ID <= sid <= 0xDF:
-                self.audio_bytes += end - pos
+                self._audio(buf, pos, end, sid, out)
             self._synced = True
             pos = end
         if pos:
@@ -249,6 +261,8 @@ class PsDemuxer:
                 if VIDEO_ID <= esid <= 0xEF:
                     self._codec = STREAM_TYPES.get(stype, f"0x{stype:02x}")
                     self.psm_seen = True
+                elif AUDIO_ID <= esid <= 0xDF:
+                    self._audio_types[esid] = stype
                 i += 4 + es_info
         except IndexError:
             self.errors += 1
@@ -273,6 +287,41 @@ class PsDemuxer:
             with memoryview(buf) as view:  # one copy, not a bytearray slice and then bytes
                 self._take(bytes(view[start:end]))
         return True
+
+    def _audio(self, buf: bytearray, pos: int, end: int, sid: int, out: list[AccessUnit]) -> None:
+        """One audio PES as one audio unit; its PTS, else where the previous one ended."""
+        self.audio_bytes += end - pos
+        stype = self._audio_types.get(sid)
+        codec = AUDIO_TYPES.get(stype) if stype is not None else None
+        if codec is None:  # before any PSM (normal while joining a stream), or a type we do not carry
+            self.audio_unsupported += 1
+            if stype is not None and stype not in self._refused_types:
+                self._refused_types.add(stype)
+                log.info("PS audio stream 0x%02x dropped: %s is not carried (G.711A/U and AAC are)", sid,
+                         AUDIO_NAMES.get(stype, f"stream type 0x{stype:02x}"))
+            return
+        header = _pes_header(buf, pos, end)
+        if header is None:
+            self.errors += 1
+            return
+        start, raw, _ = header
+        if start >= end:
+            return
+        data = bytes(buf[start:end])
+        if raw is not None:
+            last = self._audio_raw
+            if last is not None and last - raw > _WRAP // 2:
+                self._audio_wrap += _WRAP
+            self._audio_raw = raw
+            pts = raw + self._audio_wrap
+        elif self._audio_pts is not None:
+            pts = self._audio_pts
+        else:
+            self.audio_unsupported += 1  # no timestamp to place it by yet
+            return
+        self._audio_pts = pts + audio_ticks(codec, data)
+        self.audio_units += 1
+        out.append(AccessUnit(codec, pts, pts, False, data))
 
     def _take(self, data: bytes | bytearray | memoryview) -> None:
         if not self._keep:
@@ -356,63 +405,3 @@ def _pes_header(b: bytearray, pos: int, end: int) -> tuple[int, int | None, int 
     if b[i] == 0x0F:
         return i + 1, None, None
     return None
-
-
-# -- muxer -------------------------------------------------------------------------
-def _ts(prefix: int, t: int) -> bytes:
-    t &= _WRAP - 1
-    return bytes((
-        (prefix << 4) | ((t >> 29) & 0x0E) | 1, (t >> 22) & 0xFF,
-        ((t >> 14) & 0xFE) | 1, (t >> 7) & 0xFF, ((t << 1) & 0xFE) | 1,
-    ))
-
-
-def pack_header(scr: int, mux_rate: int = 50_000) -> bytes:
-    """MPEG-2 pack header (14 bytes, no stuffing); ``scr`` in 90 kHz ticks."""
-    scr &= _WRAP - 1
-    return b"\x00\x00\x01\xba" + bytes((
-        0x44 | ((scr >> 27) & 0x38) | ((scr >> 28) & 0x03), (scr >> 20) & 0xFF,
-        ((scr >> 12) & 0xF8) | 0x04 | ((scr >> 13) & 0x03), (scr >> 5) & 0xFF,
-        ((scr << 3) & 0xF8) | 0x04, 0x01,
-        (mux_rate >> 14) & 0xFF, (mux_rate >> 6) & 0xFF, ((mux_rate << 2) & 0xFC) | 0x03, 0xF8,
-    ))
-
-
-def _crc32_mpeg(data: bytes) -> int:
-    crc = 0xFFFFFFFF
-    for byte in data:
-        crc ^= byte << 24
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x04C11DB7 if crc & 0x80000000 else crc << 1) & 0xFFFFFFFF
-    return crc
-
-
-@lru_cache(maxsize=4)
-def system_and_psm(codec: str) -> bytes:
-    """System header and PSM for one video stream (E0) plus one G.711A audio stream (C0)."""
-    streams = bytes((VIDEO_ID, 0xE4, 0x00, AUDIO_ID, 0xC0, 0x20))  # P-STD bounds: 1 MiB video, 4 KiB audio
-    body = bytes((0x81, 0x86, 0xA1, 0x04, 0xE1, 0x7F)) + streams  # rate bound 50000, 1 audio, 1 video
-    system = b"\x00\x00\x01\xbb" + struct.pack("!H", len(body)) + body
-    es_map = bytes((CODEC_TYPES[codec], VIDEO_ID, 0, 0, 0x90, AUDIO_ID, 0, 0))
-    psm = b"\x00\x00\x01\xbc" + struct.pack("!H", 6 + len(es_map) + 4) + b"\xe0\xff\x00\x00"
-    psm += struct.pack("!H", len(es_map)) + es_map
-    return system + psm + struct.pack("!I", _crc32_mpeg(psm))
-
-
-def mux_ps(unit: AccessUnit, scr: int) -> bytes:
-    """One access unit as a GB/T 28181 PS pack: pack header, [system header + PSM], PES packets."""
-    parts = [pack_header(scr)]
-    if unit.keyframe:
-        parts.append(system_and_psm(unit.codec))
-    data = unit.data
-    for off in range(0, len(data), PES_MAX_PAYLOAD):
-        payload = data[off:off + PES_MAX_PAYLOAD]
-        if off == 0 and unit.dts != unit.pts:
-            header = b"\x80\xc0\x0a" + _ts(3, unit.pts) + _ts(1, unit.dts)
-        elif off == 0:
-            header = b"\x80\x80\x05" + _ts(2, unit.pts)
-        else:
-            header = b"\x80\x00\x00"
-        parts.append(b"\x00\x00\x01\xe0" + struct.pack("!H", len(header) + len(payload)) + header)
-        parts.append(payload)
-    return b"".join(parts)

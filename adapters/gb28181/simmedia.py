@@ -1,5 +1,6 @@
-"""The simulator's side of one INVITE: PS/RTP of the synthetic pattern via :class:`MediaSender`;
-a playback or download ends after ``playback_seconds`` with MediaStatus 121 (R1)."""
+"""The simulator's side of one INVITE: PS/RTP of the synthetic pattern via :class:`MediaSender`,
+with a G.711 tone interleaved when ``SimConfig.audio`` names a law; a playback or download ends
+after ``playback_seconds`` with MediaStatus 121 (R1)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from .media import MediaSender
+from .simaudio import with_tone
 from .sdp import Sdp
+from .simplayhead import Playhead
 
 if TYPE_CHECKING:
     from .simulator import SimConfig, Simulator
@@ -25,15 +28,28 @@ class Session:
 
         self.cfg, self.offer, self.channel_id = cfg, offer, channel_id
         self.finite = offer.session in ("Playback", "Download")
-        units: AsyncIterator = units_forever(cfg, channel_id)
-        if self.finite:
+        honoured = self.finite and cfg.honour_mansrtsp
+        self.playhead = Playhead(offer, cfg.fps, cfg.playback_seconds) if honoured else None
+        units: AsyncIterator = units_forever(cfg, channel_id, paced=self.playhead is None)
+        if self.playhead is not None:
+            units = self.playhead.units(units)
+        elif self.finite:
             units = _limited(units, cfg.playback_seconds * cfg.fps)
+        if cfg.audio:
+            units = with_tone(units, cfg.audio, cfg.fps)
         self.sender = MediaSender(ROLE[offer.transport], offer.host, offer.port, ssrc, units, cfg.local_host)
+        if self.playhead is not None:
+            self.playhead.attach(self.sender)
         self.dialog: Any = None
         self.task: asyncio.Task | None = None
 
     async def open(self) -> int:
         return await self.sender.open() or 15060
+
+    def mansrtsp(self, text: str) -> None:
+        """A MANSRTSP INFO in this dialog: honoured only with ``honour_mansrtsp``."""
+        if self.playhead is not None:
+            self.playhead.apply(text)
 
     def start(self, sim: Simulator) -> None:
         if self.task is None:

@@ -65,6 +65,8 @@ class SimConfig:
     height: int = 240
     fps: int = 25
     playback_seconds: float = 2.0  # a playback/download streams this long, then MediaStatus 121
+    honour_mansrtsp: bool = False  # playback/download: the INVITE range, obeying PAUSE/PLAY (simplayhead)
+    audio: str | None = None  # "pcma" or "pcmu": a 1 kHz G.711 tone in the PS beside the pictures
     quirks: Quirks = field(default_factory=Quirks)
 
     @property
@@ -279,6 +281,8 @@ class Simulator:
         elif method == "INFO":
             self.endpoint.reply(req, response(req, 200), peer)
             text = req.body.decode(errors="replace")
+            if (sess := self.sessions.get(req.call_id)) is not None:
+                sess.mansrtsp(text)
             await self._note("INFO", text.split("\r\n", 1)[0], text)
         else:
             self.endpoint.reply(req, response(req, 200), peer)
@@ -370,8 +374,9 @@ async def run_simulator(server_host: str, server_port: int, device_id: str = "34
     return sim
 
 
-async def units_forever(cfg: SimConfig, name: str) -> AsyncIterator:
-    """The synthetic pattern, paced at the frame rate (encoding in a worker thread)."""
+async def units_forever(cfg: SimConfig, name: str, paced: bool = True) -> AsyncIterator:
+    """The synthetic pattern, paced at the frame rate unless its sender paces it (encoding in a
+    worker thread)."""
     from adapters.synthetic.encoder import PatternEncoder, PatternSpec
 
     encoder = PatternEncoder(PatternSpec(name=name, width=cfg.width, height=cfg.height, fps=cfg.fps,
@@ -382,7 +387,8 @@ async def units_forever(cfg: SimConfig, name: str) -> AsyncIterator:
         for unit in await asyncio.to_thread(encoder.encode):
             yield unit
         frame += 1
-        await asyncio.sleep(max(0.0, start + frame / cfg.fps - loop.time()))
+        if paced:
+            await asyncio.sleep(max(0.0, start + frame / cfg.fps - loop.time()))
 
 
 __all__ = ["QUIRK_FLAGS", "Quirks", "SimConfig", "Simulator", "run_simulator"]

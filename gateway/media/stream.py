@@ -159,6 +159,7 @@ class StreamStats:
     last_unit_time: float | None  # Unix seconds
     restarts: int
     last_error: str | None
+    audio_codec: str | None = None
 
 
 class Stream:
@@ -184,11 +185,13 @@ class Stream:
         self.readers: set[Reader] = set()
         self.gop: list[AccessUnit] = []
         self._gop_bytes = 0
-        self.codec: str | None = None
+        self.codec: str | None = None  # video
+        self.audio_codec: str | None = None  # once an audio unit came
+        self.audio_units = 0
         self.params: tuple[bytes, ...] = ()
         self._task: asyncio.Task[None] | None = None
         self._linger_handle: asyncio.TimerHandle | None = None
-        self._window: deque[tuple[float, int]] = deque()
+        self._window: deque[tuple[float, int, int]] = deque()  # (time, picture bytes or 0 for audio, bytes)
         self._keyframe_times: deque[float] = deque(maxlen=2)
         self._retired_skips = 0
         self._retired_dropped = 0
@@ -233,6 +236,8 @@ class Stream:
 
     # -- writer ------------------------------------------------------------------
     def write(self, unit: AccessUnit) -> None:
+        """Audio units join the GOP cache after its keyframe like pictures do (a joining reader gets the
+        sound since that keyframe) but never start one; ``codec`` and ``fps`` describe the video."""
         now = time.time()
         if unit.keyframe:
             self.gop = [unit]
@@ -243,17 +248,22 @@ class Stream:
         elif self.gop and self._gop_bytes + unit.size <= self.GOP_CACHE_MAX_BYTES:
             self.gop.append(unit)
             self._gop_bytes += unit.size
-        self.codec = unit.codec
+        audio = unit.is_audio
+        if audio:
+            self.audio_codec = unit.codec
+            self.audio_units += 1
+        else:
+            self.codec = unit.codec
         self.units += 1
         self.bytes += unit.size
         self.last_unit_time = now
         window = self._window
-        window.append((now, unit.size))
+        window.append((now, 0 if audio else unit.size, unit.size))
         while now - window[0][0] > self.STATS_WINDOW:
             window.popleft()
         for reader in self.readers:
             reader.push(unit)
-        if not self.first_unit.is_set():
+        if not audio and not self.first_unit.is_set():
             self.first_unit.set()
 
     # -- ingest lifecycle --------------------------------------------------------
@@ -333,13 +343,14 @@ class Stream:
         now = time.time()
         window = [item for item in self._window if now - item[0] <= self.STATS_WINDOW]
         span = self.STATS_WINDOW if window else 1.0
+        pictures = sum(1 for item in window if item[1])
         kf = self._keyframe_times
         return StreamStats(
             key=self.key,
             running=self.running,
             codec=self.codec,
-            fps=round(len(window) / span, 2),
-            bitrate=round(sum(size for _, size in window) * 8 / span, 1),
+            fps=round(pictures / span, 2),
+            bitrate=round(sum(item[2] for item in window) * 8 / span, 1),
             keyframe_interval=round(kf[1] - kf[0], 3) if len(kf) == 2 else None,
             readers=len(self.readers),
             skips=self._retired_skips + sum(r.skips for r in self.readers),
@@ -349,4 +360,5 @@ class Stream:
             last_unit_time=self.last_unit_time,
             restarts=self.restarts,
             last_error=self.last_error,
+            audio_codec=self.audio_codec,
         )
