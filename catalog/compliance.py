@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from . import csvout
+from . import csvout, finding_text as text
 from .models import CameraRow, SiteRow, SystemRow
 from .sites import categories
 
@@ -17,15 +18,16 @@ if TYPE_CHECKING:
     from .registry import Registry
 
 TITLES = {
-    "mandatory_site_without_system": ("應建未建:強制建設場所無系統", "Mandatory site without a system"),
-    "built_not_connected": ("已建未聯網", "System built but not connected"),
-    "filing_overdue": ("逾期未備案", "Filing overdue"),
-    "prohibited_site_camera": ("禁止場所安裝攝像機", "Camera at a prohibited site"),
-    "missing_signage": ("未設置明顯標識", "Camera without visible signage"),
-    "decommission_notice_late": ("拆除報告逾期或缺失", "Dismantling notice late or missing"),
-    "camera_offline": ("攝像機離線超時", "Camera offline beyond threshold"),
+    "mandatory_site_without_system": ("应建未建：强制建设场所无系统", "Mandatory site without a system"),
+    "built_not_connected": ("已建未联网", "System built but not connected"),
+    "filing_overdue": ("逾期未备案", "Filing overdue"),
+    "prohibited_site_camera": ("禁止场所安装摄像机", "Camera at a prohibited site"),
+    "missing_signage": ("未设置明显标识", "Camera without visible signage"),
+    "decommission_notice_late": ("拆除报告逾期或缺失", "Dismantling notice late or missing"),
+    "camera_offline": ("摄像机离线超时", "Camera offline beyond threshold"),
 }
-FIELDS = ("kind", "title_zh", "title_en", "unit_id", "system_id", "camera_id", "site_id", "breaks", "penalty", "detail")
+FIELDS = ("kind", "title_zh", "title_en", "unit_id", "system_id", "camera_id", "site_id", "breaks", "penalty", "detail",
+          "detail_zh")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,26 +41,28 @@ class Finding:
     site_id: str
     breaks: str
     penalty: str
-    detail: str
+    detail: str  # English
+    detail_zh: str
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
 
 
 class Compliance:
-    def __init__(self, registry: Registry, offline_threshold_s: float) -> None:
+    def __init__(self, registry: Registry, offline_threshold_s: float, zone: ZoneInfo) -> None:
         self.registry = registry
         self.threshold = timedelta(seconds=offline_threshold_s)
+        self.zone = zone  # deadlines fall on the local date; times in details are local
 
     async def findings(self, at: datetime, unit_id: str | None = None, system_id: str | None = None) -> list[Finding]:
         rules = self.registry.rules
-        today = at.date()
+        today = at.astimezone(self.zone).date()
         out: list[Finding] = []
 
-        def add(kind: str, unit: str, detail: str, system: str = "", camera: str = "", site: str = "") -> None:
+        def add(kind: str, unit: str, detail: tuple[str, str], system: str = "", camera: str = "", site: str = "") -> None:
             c = rules.cite(kind)
             zh, en = TITLES[kind]
-            out.append(Finding(kind, zh, en, unit, system, camera, site, c.breaks, c.penalty or "", detail))
+            out.append(Finding(kind, zh, en, unit, system, camera, site, c.breaks, c.penalty or "", *detail))
 
         prohibited = [code for code, cat in categories().items() if cat.prohibited]
         async with self.registry.gw.db.session() as s:
@@ -80,36 +84,32 @@ class Compliance:
 
         for site in sites:
             if site.id not in built:
-                add("mandatory_site_without_system", site.unit_id, f"site category {site.category}", site=site.id)
+                add("mandatory_site_without_system", site.unit_id, text.site_category(site.category), site=site.id)
         for sy in systems:
             if sy.status in ("built", "accepted", "filed"):
-                add("built_not_connected", sy.unit_id, f"status {sy.status}", system=sy.id, site=sy.site_id or "")
+                add("built_not_connected", sy.unit_id, text.not_connected(sy.status), system=sy.id, site=sy.site_id or "")
             if sy.accepted_on is not None and sy.status != "planned":
                 due = rules.filing_due(sy.accepted_on, sy.pre_existing)
                 done = sy.filed_on or today
                 if done > due:
-                    state = f"filed {sy.filed_on.isoformat()}" if sy.filed_on else "not filed"
-                    add("filing_overdue", sy.unit_id, f"due {due.isoformat()}, {state}, {(done - due).days} days late",
+                    add("filing_overdue", sy.unit_id, text.filing_overdue(due, sy.filed_on, (done - due).days),
                         system=sy.id)
             if sy.dismantled_on is not None or sy.status == "decommissioned":
                 due = rules.notice_due(sy.dismantled_on) if sy.dismantled_on else None
                 if due is not None and (sy.notice_on or today) > due:
-                    state = f"notice {sy.notice_on.isoformat()}" if sy.notice_on else "no notice"
-                    add("decommission_notice_late", sy.unit_id,
-                        f"dismantled {sy.dismantled_on.isoformat()}, notice due by {due.isoformat()}, {state}",
+                    add("decommission_notice_late", sy.unit_id, text.notice_late(sy.dismantled_on, due, sy.notice_on),
                         system=sy.id)
         channels = self.registry.gw.registry.channels
         for cid, cat, signage, channel, last_seen, bound_at, sys_id, unit in cameras:
             if cat in prohibited:
-                add("prohibited_site_camera", unit, f"site category {cat}", system=sys_id, camera=cid)
+                add("prohibited_site_camera", unit, text.site_category(cat), system=sys_id, camera=cid)
             if not signage:
-                add("missing_signage", unit, "no signage recorded", system=sys_id, camera=cid)
+                add("missing_signage", unit, text.no_signage(), system=sys_id, camera=cid)
             if channel is not None:
                 live = channels.get(channel)
                 since = _aware(last_seen or bound_at)
                 if not (live is not None and live.online) and since is not None and at - since > self.threshold:
-                    add("camera_offline", unit, f"channel {channel} offline since {since.isoformat(timespec='seconds')}",
-                        system=sys_id, camera=cid)
+                    add("camera_offline", unit, text.offline(channel, since, self.zone), system=sys_id, camera=cid)
         return out
 
 

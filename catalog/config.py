@@ -12,4 +12,4 @@ from gateway.config import section
 class CatalogConfig:
     city: str = "wuxi"  # "wuxi" | "qingdao": filing and decommission rules (R7, R8)
     offline_threshold_s: float = 3600.0  # a bound camera offline longer than this is a finding (R17)
-    publisher: str = ""  # shown on the public catalogue, e.g. "無錫市公安局"
+    publisher: str = ""  # shown on the public catalogue, e.g. "无锡市公安局"

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from gateway.bus import ChannelAdded, ChannelState
+from gateway.config import NodeConfig
 from gateway.http import HttpError, json_response, public
 from gateway.http.server import gateway_of, subject_of
 from gateway.policy import Action
@@ -45,9 +46,10 @@ KINDS = {"units": "unit", "sites": "site", "systems": "system", "cameras": "came
 class Catalog:
     def __init__(self, gw: Gateway, cfg: CatalogConfig) -> None:
         self.gw, self.cfg = gw, cfg
+        self.zone = gw.config.get(NodeConfig).zone  # dates and times shown on pages
         self.registry = Registry(gw, rules_for(cfg.city))
         self.publisher = Publisher(self.registry)
-        self.compliance = Compliance(self.registry, cfg.offline_threshold_s)
+        self.compliance = Compliance(self.registry, cfg.offline_threshold_s, self.zone)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -317,23 +319,26 @@ async def compliance_csv(request: web.Request) -> web.Response:
 
 
 async def compliance_html(request: web.Request) -> web.Response:
-    lang = pages.lang_of(request.query.get("lang"))
-    html = pages.compliance_page(await _findings(request), lang, _part(request).cfg.city)
+    part, lang = _part(request), pages.lang_of(request.query.get("lang"))
+    html = pages.compliance_page(await _findings(request), lang, part.cfg.city, part.zone, datetime.now(UTC),
+                                 request.query)
     return web.Response(text=html, content_type="text/html", charset="utf-8")
 
 
 async def admin_page(request: web.Request) -> web.Response:
     part = _part(request)
-    systems = [[s.id, s.name, s.unit_id, s.status] for s in await part.registry.list("system")]
+    systems = [(s.id, s.name, s.unit_id, s.status) for s in await part.registry.list("system")]
     lang = pages.lang_of(request.query.get("lang"))
-    return web.Response(text=pages.admin_page(lang, systems), content_type="text/html", charset="utf-8")
+    return web.Response(text=pages.admin_page(lang, systems, request.query), content_type="text/html", charset="utf-8")
 
 
 # -- public -------------------------------------------------------------------------------
 @public
 async def catalogue_page(request: web.Request) -> web.Response:
-    pub = await _part(request).publisher.current()
-    html = pages.catalogue_page(pub, pages.lang_of(request.query.get("lang")))
+    part = _part(request)
+    pub = await part.publisher.current()
+    html = pages.catalogue_page(pub, pages.lang_of(request.query.get("lang")), part.cfg.city, part.zone,
+                                part.cfg.publisher, request.query)
     return web.Response(text=html, content_type="text/html", charset="utf-8")
 
 

@@ -79,7 +79,7 @@ async def test_r17_report_lists_planted_violations_with_articles(db_url, make_ga
         rows = list(csv.DictReader(io.StringIO(text)))
         assert len(rows) == len(found) and {r["breaks"] for r in rows} == {b for b, _ in EXPECTED.values()}
         html = await c.ok("GET", "/catalog/compliance.html")
-        assert "WX 34(2)" in html and "逾期未備案" in html and "@media print" in html
+        assert "WX 34(2)" in html and "逾期未备案" in html and "@media print" in html
         html_en = await c.ok("GET", "/catalog/compliance.html?lang=en")
         assert "Filing overdue" in html_en and f"Findings: {len(found)}" in html_en
 

@@ -45,7 +45,7 @@ async def test_r3_catalogue_published_to_anonymous_users_with_status_and_version
         assert (await anon.call("GET", "/catalogue.json"))[1]["version"] == second["version"]  # unchanged, same version
 
         status, page = await anon.call("GET", "/catalogue")
-        assert status == 200 and "Railway Station Square" in page and "已接入" in page and "未建設" in page
+        assert status == 200 and "Railway Station Square" in page and "已接入" in page and "未建设" in page
         assert f"版本 {second['version']}" in page
         status, page_en = await anon.call("GET", "/catalogue?lang=en")
         assert "Connected" in page_en and "Not built" in page_en and 'lang="en"' in page_en
@@ -58,7 +58,7 @@ async def test_r3_catalogue_published_to_anonymous_users_with_status_and_version
 
         assert (await anon.call("GET", "/catalog/admin"))[0] == 401  # the admin page is not
         page = await admin.ok("GET", "/catalog/admin")
-        assert "視頻圖像信息系統登記管理" in page and "sys-market" in page
+        assert "视频图像信息系统登记管理" in page and "sys-market" in page
         assert "Bulk import (CSV)" in await admin.ok("GET", "/catalog/admin?lang=en")
 
         doc = (await admin.ok("GET", "/api/openapi.json"))["paths"]
