@@ -28,7 +28,7 @@ async def test_r11_admin_page_files_request_and_grants_relative_in_chromium(tmp_
             await page.fill("#login [name=password]", PASSWORD)
             await page.click("#login button")
             await page.wait_for_selector("#app:not([hidden])")
-            assert "li (police_officer)" in await page.text_content("#who")
+            assert "li (Police officer)" in await page.text_content("#who")
             form = "#new-retrieval"
             await page.fill(f"{form} [name=legal_basis]", "Criminal Procedure Law art. 54")
             await page.fill(f"{form} [name=case_number]", "QD-2026-0099")
@@ -38,7 +38,7 @@ async def test_r11_admin_page_files_request_and_grants_relative_in_chromium(tmp_
             await page.fill(f"{form} [name=start]", "2026-11-20T08:00")
             await page.fill(f"{form} [name=end]", "2026-11-20T09:00")
             await page.click(f"{form} button")
-            await page.wait_for_selector("#retrieval-list td:text('awaiting_second_officer')")
+            await page.wait_for_selector("#retrieval-list td:text('Awaiting second officer')")
             await page.click("nav [data-tab=relatives]")
             rel = "#relative"
             await page.fill(f"{rel} [name=relative_name]", "Zhang Min")
