@@ -12,7 +12,7 @@ from typing import Any
 from adapters.base import Adapter, Channel, NotSupported, PtzCommand, RecordRange
 from gateway.bus import Alarm
 from gateway.media import AccessUnit
-from gateway.policy import PLAYBACK, Decision, InternalAccess, require
+from gateway.policy import PLAYBACK, Action, Decision, InternalAccess, require
 from gateway.storage import Database
 
 from . import ptz as ptzcodec
@@ -22,6 +22,7 @@ from .devices import Device
 from .devtime import from_device, to_device
 from .dialog import Invite, Player
 from .manscdp import Manscdp
+from .playback import DevicePlayback
 from .results import CatalogResult, DeviceRecord, RecordSearch, query_failure
 from .server import DeviceRefused, GbServer
 from .sip import SipMessage, response, uri_user
@@ -31,6 +32,7 @@ from .transport import Peer
 log = logging.getLogger(__name__)
 CATALOG_EVENTS_OFF = ("OFF", "VLOST", "DEFECT")
 QUERY_ERRORS = (TimeoutError, ConnectionError, OSError, DeviceRefused)
+EXPORTING = frozenset({Action.EXPORT})
 
 
 class GbAdapter(Adapter):
@@ -273,16 +275,24 @@ class GbAdapter(Adapter):
         async for unit in self.player.live(dev, channel_id, substream):
             yield unit
 
-    async def open_playback(self, access: Decision | InternalAccess, channel_id: str, start: datetime,
-                            end: datetime, speed: float = 1.0) -> AsyncIterator[AccessUnit]:
+    def open_playback(self, access: Decision | InternalAccess, channel_id: str, start: datetime,
+                      end: datetime, speed: float = 1.0) -> DevicePlayback:
+        """INVITE Playback of the device's recording of [start, end] under the gate's VIEW_PLAYBACK
+        decision for that range; the returned iterator takes MANSRTSP control (pause, seek, speed)."""
         require(access, channel_id, PLAYBACK, (start, end))
-        dev = self.device_of(channel_id)
-        async for unit in self.player.playback(dev, channel_id, start, end, speed):
-            yield unit
+        return self.player.playback(self.device_of(channel_id), channel_id, start, end, speed)
+
+    def open_download(self, access: Decision | InternalAccess, channel_id: str, start: datetime,
+                      end: datetime, speed: int | None = None) -> DevicePlayback:
+        """INVITE Download of [start, end] at ``speed`` (``download_speed`` by default) under the
+        gate's EXPORT decision for that range: a copy, so never under a viewing decision."""
+        require(access, channel_id, EXPORTING, (start, end))
+        return self.player.download(self.device_of(channel_id), channel_id, start, end,
+                                    speed or self.cfg.download_speed)
 
     async def playback_control(self, channel_id: str, *, scale: float | None = None, seek: float | None = None,
                                pause: bool = False) -> None:
-        """MANSRTSP in INFO on the channel's playback dialog: PLAY Scale/Range, or PAUSE."""
+        """MANSRTSP in INFO on the channel's latest playback dialog: PLAY Scale/Range, or PAUSE."""
         await self.player.control(channel_id, scale=scale, seek=seek, pause=pause)
 
     async def query_records(self, channel_id: str, start: datetime, end: datetime) -> list[RecordRange]:

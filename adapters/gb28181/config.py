@@ -43,6 +43,8 @@ class SipConfig:
     silence_timeout: float = 6.0  # no media for this long → BYE and re-INVITE
     reinvites: int = 3  # attempts without media after the first one; then the stream stops ("no media")
     reinvite_backoff: float = 1.0  # seconds before the first re-INVITE, doubling for each further one
+    download_speed: int = 4  # a=downloadspeed of a download from the device (an export), 1…16
+    playback_pause_limit: float = 300.0  # a device playback paused longer than this is ended
     rtp_low: int = 30000
     rtp_high: int = 30999  # rtp_low = rtp_high = 0: any free port (tests)
     _entries: dict[str, DeviceSettings] = field(default_factory=dict, init=False, repr=False)
@@ -119,6 +121,8 @@ class SipConfig:
             raise ConfigError("sip.foreign_source: expected reject or challenge")
         if not 0 < self.register_expires_min <= self.register_expires_max:
             raise ConfigError("sip.register_expires_min/max: expected 0 < min <= max")
+        if not 1 <= self.download_speed <= 16:
+            raise ConfigError("sip.download_speed: expected 1…16")
         if self.media_transport not in ("udp", "tcp-passive", "tcp-active"):
             raise ConfigError("sip.media_transport: expected udp, tcp-passive or tcp-active")
         if not (self.rtp_low == self.rtp_high == 0 or 0 < self.rtp_low <= self.rtp_high < 65536):

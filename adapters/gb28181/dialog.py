@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.media import AccessUnit
 from gateway.media.stream import SourceGone
 
+from .playback import DevicePlayback
 from .sdp import Sdp, SdpError, ssrc_for
 from .sdp import parse as parse_sdp
 from .server import DeviceRefused
@@ -93,7 +94,7 @@ class Player:
         self.server, self.cfg, self.metrics = server, cfg, metrics
         self.pool = PortPool(cfg.rtp_low, cfg.rtp_high)
         self.dialogs: dict[str, Invite] = {}
-        self.playbacks: dict[str, Invite] = {}
+        self.playbacks: dict[str, DevicePlayback] = {}  # Call-ID -> playback or download
         self.transactions: set[InviteClient] = set()  # INVITEs still listening (late 2xx, CANCEL)
         self._stream_no = itertools.count(1)
 
@@ -195,65 +196,35 @@ class Player:
                      self.cfg.reinvites, delay)
             await asyncio.sleep(delay)
 
-    async def playback(self, dev: Device, channel_id: str, start: datetime, end: datetime,
-                       speed: float = 1.0) -> AsyncIterator[AccessUnit]:
-        inv = await self.invite(dev, channel_id, "Playback", int(start.timestamp()), int(end.timestamp()))
-        self.playbacks[channel_id] = inv
-        reason = "stopped"
-        try:
-            if speed != 1.0:
-                await inv.info(f"PLAY MANSRTSP/1.0\nScale: {speed:.2f}")
-            async for unit in self._units(inv):
-                yield unit
-            reason = "end of file"
-        except Silent:
-            reason = "playback stalled"
-            raise ConnectionError(f"{channel_id}: playback stalled") from None
-        finally:
-            self.playbacks.pop(channel_id, None)
-            self.dialogs.pop(inv.call_id, None)
-            await inv.close(reason)
+    def playback(self, dev: Device, channel_id: str, start: datetime, end: datetime,
+                 speed: float = 1.0) -> DevicePlayback:
+        """A Playback of the device's recording of [start, end]: iterate it for the units; it
+        INVITEs on the first one and BYEs when it ends or is closed."""
+        return DevicePlayback(self, dev, channel_id, start, end, "Playback", speed)
 
-    async def download(self, dev: Device, channel_id: str, start: datetime, end: datetime,
-                       speed: int = 4) -> AsyncIterator[AccessUnit]:
-        inv = await self.invite(dev, channel_id, "Download", int(start.timestamp()), int(end.timestamp()), speed=speed)
-        self.playbacks[channel_id] = inv
-        reason = "stopped"
-        try:
-            async for unit in self._units(inv):
-                yield unit
-            reason = "end of file"
-        except Silent:
-            reason = "download stalled"
-            raise
-        finally:
-            self.playbacks.pop(channel_id, None)
-            self.dialogs.pop(inv.call_id, None)
-            await inv.close(reason)
+    def download(self, dev: Device, channel_id: str, start: datetime, end: datetime,
+                 speed: int = 4) -> DevicePlayback:
+        """A Download of [start, end] offered with ``a=downloadspeed:<speed>``."""
+        return DevicePlayback(self, dev, channel_id, start, end, "Download", download_speed=speed)
+
+    def _of_channel(self, channel_id: str) -> list[DevicePlayback]:
+        """The channel's running playbacks and downloads, oldest first."""
+        return [pb for pb in self.playbacks.values() if pb.channel_id == channel_id]
 
     async def control(self, channel_id: str, *, scale: float | None = None, seek: float | None = None,
                       pause: bool = False) -> None:
-        inv = self.playbacks.get(channel_id)
-        if inv is None:
+        """MANSRTSP on the channel's latest playback (see :meth:`DevicePlayback.control`)."""
+        running = [pb for pb in self._of_channel(channel_id) if pb.kind == "Playback"]
+        if not running:
             raise LookupError(f"no playback running on {channel_id}")
-        if pause:
-            text = "PAUSE MANSRTSP/1.0\nPauseTime: now"
-        else:
-            text = "PLAY MANSRTSP/1.0"
-            if scale is not None:
-                text += f"\nScale: {scale:.2f}"
-            if seek is not None:
-                text += f"\nRange: npt={seek:g}-"
-        status = await inv.info(text)
-        if status != 200:
-            raise DeviceRefused(status, "INFO refused")
+        await running[-1].control(pause=pause, seek=seek, speed=scale)
 
     def end_of_file(self, channel_id: str) -> None:
-        """MediaStatus 121: the device finished sending the file."""
-        inv = self.playbacks.get(channel_id)
-        if inv is not None:
-            inv.ended.set()
-            inv.media.finish()
+        """MediaStatus 121 (it names the channel, not the dialog): the channel's oldest running
+        playback or download is complete."""
+        running = [pb for pb in self._of_channel(channel_id) if pb.outcome is None]
+        if running:
+            running[0].end_of_file()
 
     def remote_bye(self, call_id: str) -> bool:
         inv = self.dialogs.get(call_id)

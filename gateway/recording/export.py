@@ -9,7 +9,7 @@ path: it decodes, blurs faces and plates, and encodes before anything is written
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from fractions import Fraction
 import logging
@@ -22,6 +22,7 @@ import av
 from gateway.media import CLOCK_RATE, AccessUnit
 from gateway.policy import Action, Subject, subject_access
 
+from . import device_export
 from .index import ExportRow, SegmentRow, iso, now, utc
 from .locks import Denied, authorize_manage
 from .manifest import write_manifest
@@ -39,7 +40,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MODES = ("original", "public")
+SOURCES = ("gateway", "device")
 Progress = Callable[[float], None]
+Written = tuple[Path, dict[str, Any], dict[str, Any]]  # the MP4, what the manifest lists, the row's detail
 
 
 class IntegrityError(Exception):
@@ -77,9 +80,14 @@ class Exports:
         await asyncio.gather(*self.tasks.values(), return_exceptions=True)
 
     async def request(self, subject: Subject, channel_id: str, start: datetime, end: datetime, reason: str,
-                      grant_id: str | None = None, mode: str = "original") -> ExportRow:
+                      grant_id: str | None = None, mode: str = "original", source: str | None = None) -> ExportRow:
+        """Queue an export of [start, end] under the gate's EXPORT decision for that window: from the
+        gateway's recording, or (``source="device"``, or when the gateway holds nothing there) a
+        download from the camera's device."""
         if mode not in MODES:
             raise ValueError(f"mode: expected one of {', '.join(MODES)}")
+        if source not in (None, *SOURCES):
+            raise ValueError(f"source: expected one of {', '.join(SOURCES)}")
         if not reason.strip():
             raise ValueError("reason: an export needs a reason (who asked and why is part of the evidence)")
         if end <= start:
@@ -90,19 +98,28 @@ class Exports:
             detail={k: v for k, v in detail.items() if v}))
         if not decision:
             raise Denied(decision.reason)
-        rows = await self.recordings.segments(channel_id, start, end)
+        rows = [] if source == "device" else await self.recordings.segments(channel_id, start, end)
+        download = None
         if not rows:
-            raise LookupError(f"nothing is recorded for {channel_id} between {iso(start)} and {iso(end)}")
+            missing = f"nothing is recorded for {channel_id} between {iso(start)} and {iso(end)}"
+            if source == "gateway":
+                raise LookupError(missing)
+            try:
+                download = device_export.open_download(self.gw, decision, channel_id, start, end)
+            except LookupError as exc:
+                raise LookupError(f"{missing}, and {exc}") from None
         row = ExportRow(id=uuid.uuid4().hex, camera=channel_id, start=start, end=end, mode=mode, reason=reason.strip(),
                         grant_id=decision.grant_id, requested_by=subject.id, created_at=now(),
                         status="queued", progress=0.0, review="needs_review" if mode == "public" else "n/a",
-                        detail={"segments": len(rows)})
+                        detail={"source": "device"} if download is not None else {"segments": len(rows)})
         async with self.gw.db.session() as s:
             s.add(row)
         await self.gw.audit.record(actor=subject.id, action="recording.export", resource=f"camera:{channel_id}",
                                    decision="allow", reason=row.reason, address=subject.address, request_id=row.id,
-                                   extra={"mode": mode, "grant_id": row.grant_id, "start": iso(start), "end": iso(end)})
-        self.tasks[row.id] = asyncio.get_running_loop().create_task(self._run(row, rows), name=f"export:{row.id}")
+                                   extra={"mode": mode, "grant_id": row.grant_id, "start": iso(start), "end": iso(end),
+                                          "source": "device" if download is not None else "gateway"})
+        job = self._run(row, rows) if download is None else self._run_device(row, download)
+        self.tasks[row.id] = asyncio.get_running_loop().create_task(job, name=f"export:{row.id}")
         return row
 
     async def get(self, export_id: str) -> tuple[ExportRow, float]:
@@ -132,34 +149,57 @@ class Exports:
     def path_of(self, row: ExportRow) -> Path:
         return self.dir / (row.file or f"{row.id}.mp4")
 
+    def _out(self, row: ExportRow) -> Path:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        return self.dir / f"{safe_name(row.camera)}-{row.start:%Y%m%dT%H%M%SZ}-{row.id[:8]}.mp4"
+
     async def _run(self, row: ExportRow, segments: list[SegmentRow]) -> None:
         loop = asyncio.get_running_loop()
-        self.progress[row.id] = 0.0
 
         def progress(value: float) -> None:
             loop.call_soon_threadsafe(self.progress.__setitem__, row.id, value)
 
-        await self._update(row.id, status="running")
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            out = self.dir / f"{safe_name(row.camera)}-{row.start:%Y%m%dT%H%M%SZ}-{row.id[:8]}.mp4"
+        async def job() -> Written:
+            out = self._out(row)
             redactor = Redactor(self.redact_every) if row.mode == "public" else None
             frames = await asyncio.to_thread(build, self.recordings.root, segments, utc(row.start).timestamp(),
                                              utc(row.end).timestamp(), out, progress, redactor)
+            listed = [{"start": iso(s.start), "end": iso(s.end), "sha256": s.hash, "prev_sha256": s.prev_hash,
+                       "status": s.status} for s in segments]
+            return out, {"segments": listed, "frames": frames}, {"segments": len(segments), "frames": frames}
+
+        await self._job(row, job)
+
+    async def _run_device(self, row: ExportRow, download: device_export.Download) -> None:
+        async def job() -> Written:
+            out = self._out(row)
+            redactor = Redactor(self.redact_every) if row.mode == "public" else None
+            source = await device_export.write(download, row.start, row.end, out,
+                                               lambda value: self.progress.__setitem__(row.id, value), redactor)
+            return out, {"segments": [], "source": source, "frames": source["frames"]}, \
+                {"source": "device", "frames": source["frames"], "media_seconds": source["media_seconds"]}
+
+        await self._job(row, job)
+
+    async def _job(self, row: ExportRow, job: Callable[[], Awaitable[Written]]) -> None:
+        """Run the job that writes the MP4, then hash it and sign the manifest; the row follows."""
+        self.progress[row.id] = 0.0
+        await self._update(row.id, status="running")
+        try:
+            out, listed, detail = await job()
             digest, size = await asyncio.to_thread(hash_file, out)
             body = {
                 "export_id": row.id, "camera": row.camera, "start": iso(row.start), "end": iso(row.end),
                 "mode": "public-release" if row.mode == "public" else "original",
                 "requested_by": row.requested_by, "reason": row.reason, "grant_id": row.grant_id,
                 "created_at": iso(now()), "gateway": self.gw.node,
-                "segments": [{"start": iso(s.start), "end": iso(s.end), "sha256": s.hash, "prev_sha256": s.prev_hash,
-                              "status": s.status} for s in segments],
-                "export": {"file": out.name, "sha256": digest, "size": size, "frames": frames},
+                "segments": listed["segments"], **({"source": listed["source"]} if "source" in listed else {}),
+                "export": {"file": out.name, "sha256": digest, "size": size, "frames": listed["frames"]},
                 "review_required": row.mode == "public",
             }
             await asyncio.to_thread(write_manifest, out, body, self.key)
             await self._update(row.id, status="done", progress=1.0, file=out.name, export_hash=digest,
-                               finished_at=now(), detail={"segments": len(segments), "frames": frames, "size": size})
+                               finished_at=now(), detail={**detail, "size": size})
             self.gw.metrics.inc("vsgw_recording_exports_total", mode=row.mode)
         except asyncio.CancelledError:
             await asyncio.shield(self._update(row.id, status="failed", error="interrupted by a gateway stop"))
@@ -186,12 +226,12 @@ def build(root: Path, segments: list[SegmentRow], start: float, end: float, out:
         if row.status != "open" and row.hash and hash_file(root / row.path)[0] != row.hash:
             raise IntegrityError(f"segment {row.path} no longer matches its recorded SHA-256 (R10)")
     span = max(end - start, 1e-3)
-    writer: _Mp4 | None = None
+    writer: Mp4 | None = None
     frames = 0
     try:
         for wall, unit in iter_range(root, segments, start, end):
             if writer is None:
-                writer = _Mp4(out, unit, wall, redactor)
+                writer = Mp4(out, unit, wall, redactor)
             writer.add(wall, unit)
             frames += 1
             if frames % 25 == 0:
@@ -204,7 +244,7 @@ def build(root: Path, segments: list[SegmentRow], start: float, end: float, out:
     return frames
 
 
-class _Mp4:
+class Mp4:
     """MP4 output: codec copy, or (public release) decode → redact → H.264 encode."""
 
     def __init__(self, path: Path, first: AccessUnit, wall0: float, redactor: Redactor | None) -> None:

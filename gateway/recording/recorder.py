@@ -1,5 +1,6 @@
 """The recorder: one hub reader per recorded camera (so ingest stays on), cutting segments at
 keyframes with no re-encoding, hashing each at close and chaining it to the camera's previous one.
+Segments are video only: a camera's audio units are passed over.
 
 Crash safety: a segment's index row is written (status "open") before its file exists, and is
 completed at close; after a kill -9, :meth:`Recorder.recover` re-hashes every file still "open"
@@ -163,6 +164,8 @@ class Recorder:
                             if self._refusal(channel_id):
                                 return
                             continue
+                    if unit.is_audio:  # segments hold the video only (MPEG-TS has no G.711 that readers know)
+                        continue
                     jump = last is not None and not 0 < unit.dts - last.dts <= SegmentWriter.MAX_JUMP
                     last = unit
                     if segment is not None and (jump or (unit.keyframe and self._due(segment, unit))):

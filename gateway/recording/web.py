@@ -12,10 +12,14 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from sqlalchemy import select
 
+from adapters.base import NotSupported
+from gateway.egress.playback_control import ControlError, Controllable, open_device_playback, playbacks_of
+from gateway.egress.playback_control import add_routes as add_control_routes
 from gateway.http import HttpError, json_object, json_response
 from gateway.http.server import gateway_of, subject_of
 from gateway.media.watermark import watermarked
 from gateway.policy import Action, Decision, http_access
+from gateway.registry import UnknownChannel
 
 from .export import export_json
 from .index import LockRow, SegmentRow, iso, now, parse_time, utc
@@ -90,7 +94,9 @@ async def ranges(request: web.Request) -> web.Response:
 
 
 async def play(request: web.Request) -> web.StreamResponse:
-    """Recorded video as a stream: fragmented MP4 (default; a <video> element plays it) or MPEG-TS."""
+    """Recorded video as a stream: fragmented MP4 (default; a <video> element plays it) or MPEG-TS.
+    The gateway's own recording first; with none in the range, the device's (GB/T 28181 INVITE
+    Playback), whose session id (``X-Vsgw-Session``) takes pause / resume / seek / speed."""
     gw = gateway_of(request)
     cid = request.match_info["cid"]
     start, end = _span(request, dict(request.query))
@@ -102,34 +108,59 @@ async def play(request: web.Request) -> web.StreamResponse:
     except ValueError:
         raise _reject(request, 400, "bad_request", "speed: expected a number", "speed") from None
     decision = await _playback_allowed(request, cid, start, end)
+    device: Controllable | None = None
     try:
         units = await gw.recordings.open_playback(decision, cid, start, end, speed)
     except ValueError as exc:
         raise _reject(request, 400, "bad_request", str(exc), str(exc).split(":")[0]) from None
     except LookupError as exc:
-        raise _reject(request, 404, "not_recorded", str(exc)) from None
+        units = device = _from_device(request, decision, cid, start, end, speed, str(exc))
     resp: web.StreamResponse | None = None
     muxer: StreamMuxer | None = None
     shown = units
     if "watermark" in decision.flags:  # a relative's playback carries the grant's text in its pixels (R13)
         shown = watermarked(units, str(decision.obligations.get("watermark")), metrics=gw.metrics)
-    async with aclosing(units), aclosing(shown), \
-            gw.sessions.opened(decision, "playback", lambda reason: None) as session:
-        async for unit in shown:
-            if session.reason is not None:  # the grant ended: the stream stops here, the audit says why
-                break
-            if muxer is None:
-                muxer = await asyncio.to_thread(StreamMuxer, fmt, unit)
-                resp = web.StreamResponse(headers={"Content-Type": muxer.content_type, "Cache-Control": "no-store"})
-                await resp.prepare(request)
-            if data := muxer.add(unit):
-                await resp.write(data)  # type: ignore[union-attr]
-            session.position = datetime.fromtimestamp(unit.wallclock, UTC)
+    opened = (playbacks_of(gw).serve(decision, device) if device is not None
+              else gw.sessions.opened(decision, "playback", lambda reason: None))
+    async with aclosing(units), aclosing(shown), opened as session:
+        headers = {"X-Vsgw-Session": session.id, "X-Vsgw-Source": "device"} if device is not None else {}
+        try:
+            async for unit in shown:
+                if session.reason is not None:  # the grant ended: the stream stops here, the audit says why
+                    break
+                if muxer is None:
+                    muxer = await asyncio.to_thread(StreamMuxer, fmt, unit)
+                    resp = web.StreamResponse(headers={"Content-Type": muxer.content_type,
+                                                       "Cache-Control": "no-store", **headers})
+                    await resp.prepare(request)
+                if data := muxer.add(unit):
+                    await resp.write(data)  # type: ignore[union-attr]
+                session.position = (device.start + timedelta(seconds=device.offset) if device is not None
+                                    else datetime.fromtimestamp(unit.wallclock, UTC))
+        except (OSError, TimeoutError) as exc:  # the device refused, stalled or went away
+            if device is None:
+                raise
+            gw.metrics.inc("vsgw_recording_device_playback_failed_total")
+            if resp is None:
+                raise _reject(request, 502, "device_failed", str(exc)) from None
     if muxer is None or resp is None:
         raise _reject(request, 404, "not_recorded", f"no decodable picture of {cid} in that range")
     await resp.write(muxer.close())
     await resp.write_eof()
     return resp
+
+
+def _from_device(request: web.Request, decision: Decision, cid: str, start: datetime, end: datetime,
+                 speed: float, missing: str) -> Controllable:
+    """The device's playback when this gateway holds nothing in the range."""
+    try:
+        return open_device_playback(gateway_of(request), decision, cid, start, end, speed)
+    except ControlError as exc:
+        raise _reject(request, exc.status, exc.code, exc.message, exc.field) from None
+    except (NotSupported, UnknownChannel) as exc:
+        raise _reject(request, 404, "not_recorded", f"{missing}, and the device cannot play back: {exc}") from None
+    except ConnectionError as exc:
+        raise _reject(request, 503, "device_offline", f"{missing}, and {exc}") from None
 
 
 async def segments(request: web.Request) -> web.Response:
@@ -223,11 +254,14 @@ async def create_export(request: web.Request) -> web.Response:
     start, end = _span(request, body)
     try:
         row = await _part(request).exports.request(subject_of(request), cid, start, end, str(body.get("reason", "")),
-                                                   body.get("grant_id"), str(body.get("mode", "original")))
+                                                   body.get("grant_id"), str(body.get("mode", "original")),
+                                                   body.get("source"))
     except Denied as exc:
         raise _reject(request, 403, "forbidden", str(exc)) from None
     except LookupError as exc:
         raise _reject(request, 404, "not_recorded", str(exc)) from None
+    except ConnectionError as exc:  # the device that would have to send it is offline
+        raise _reject(request, 503, "device_offline", str(exc)) from None
     except ValueError as exc:
         raise _reject(request, 400, "bad_request", str(exc), str(exc).split(":")[0]) from None
     return json_response(export_json(row), status=202)
@@ -318,6 +352,7 @@ async def status(request: web.Request) -> web.Response:
 
 def add_routes(gw: Gateway, part: RecordingPart) -> None:
     gw.app[PART] = part
+    add_control_routes(gw)
     route, tag = gw.api.route, "recordings"
     obj = {"type": "object"}
     route("GET", "/api/recordings/status", status, summary="Recording and storage state", tag=tag, response=obj)
@@ -347,9 +382,11 @@ def add_routes(gw: Gateway, part: RecordingPart) -> None:
           response=obj, status=201,
           body={**RANGE_BODY, "properties": {**RANGE_BODY["properties"], "case_id": {"type": "string"}}})
     route("POST", "/api/recordings/{cid}/export", create_export, tag=tag, response=obj, status=202,
-          summary="Export a range as MP4 with a signed manifest (mode public: faces and plates blurred)",
+          summary="Export a range as MP4 with a signed manifest (mode public: faces and plates blurred); "
+                  "source device (or nothing recorded here): downloaded from the camera's device",
           body={**RANGE_BODY, "properties": {**RANGE_BODY["properties"], "grant_id": {"type": "string"},
-                                             "mode": {"type": "string", "enum": ["original", "public"]}}})
+                                             "mode": {"type": "string", "enum": ["original", "public"]},
+                                             "source": {"type": "string", "enum": ["gateway", "device"]}}})
     route("GET", "/api/exports/{id}", get_export, summary="Export job and progress", tag=tag, response=obj)
     route("GET", "/api/exports/{id}/file", export_file, summary="Download the exported MP4", tag=tag,
           response={"type": "string", "format": "binary"}, content_type="video/mp4")

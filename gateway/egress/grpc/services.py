@@ -39,7 +39,8 @@ def _ts(seconds: float) -> Timestamp:
 
 def unit_message(unit: AccessUnit) -> pb.MediaMessage:
     return pb.MediaMessage(unit=pb.AccessUnit(pts=unit.pts, dts=unit.dts, keyframe=unit.keyframe, data=unit.data,
-                                              capture_time=_ts(unit.wallclock)))
+                                              capture_time=_ts(unit.wallclock), audio=unit.is_audio,
+                                              codec=unit.codec))
 
 
 class EncodedUnits:
@@ -74,9 +75,10 @@ def pass_encoded(message: pb.MediaMessage | bytes) -> bytes:
     return message if isinstance(message, bytes) else message.SerializeToString()
 
 
-def info_message(unit: AccessUnit, size: tuple[int, int] = (0, 0)) -> pb.MediaMessage:
+def info_message(unit: AccessUnit, size: tuple[int, int] = (0, 0), audio_codec: str | None = None) -> pb.MediaMessage:
+    """StreamInfo from the first picture (``unit``), with the audio codec when one was seen."""
     return pb.MediaMessage(info=pb.StreamInfo(codec=unit.codec, parameter_sets=list(unit.params),
-                                              width=size[0], height=size[1]))
+                                              width=size[0], height=size[1], audio_codec=audio_codec or ""))
 
 
 class Base:
@@ -255,7 +257,10 @@ class StreamService(Base, rpc.StreamServiceServicer):
         self.encoded.use(key)
         try:
             unit = await reader.get()
-            await context.write(info_message(unit, await self._size(unit)))
+            while unit.is_audio:  # StreamInfo describes the pictures; sound before the first one is not sent
+                unit = await reader.get()
+            stream = self.gw.hub.streams.get(key)
+            await context.write(info_message(unit, await self._size(unit), stream.audio_codec if stream else None))
             while True:
                 await context.write(encode(key, unit))
                 count_skips()
@@ -288,6 +293,8 @@ class StreamService(Base, rpc.StreamServiceServicer):
                 async for unit in units:
                     if session.reason is not None:
                         break
+                    if first and unit.is_audio:  # the stream starts with its first picture
+                        continue
                     if first:
                         await context.write(info_message(unit, await self._size(unit)))
                         first = False
@@ -330,7 +337,7 @@ class StreamService(Base, rpc.StreamServiceServicer):
         if keyframe is None:
             with self.gw.hub.subscribe(decision, channel.id, name="snapshot") as reader:
                 try:
-                    keyframe = await asyncio.wait_for(reader.get(), 10)
+                    keyframe = await asyncio.wait_for(_picture(reader), 10)
                 except TimeoutError:
                     await context.abort(grpc.StatusCode.UNAVAILABLE, f"camera {channel.id!r} sent no picture in 10 s")
         try:
@@ -338,6 +345,13 @@ class StreamService(Base, rpc.StreamServiceServicer):
         except ValueError as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"the latest keyframe could not be decoded: {exc}")
         return pb.Snapshot(jpeg=jpeg, width=width, height=height, capture_time=_ts(keyframe.wallclock))
+
+
+async def _picture(reader: Reader) -> AccessUnit:
+    """The reader's next picture (a camera's audio passed over)."""
+    while (unit := await reader.get()).is_audio:
+        pass
+    return unit
 
 
 class PtzService(Base, rpc.PtzServiceServicer):

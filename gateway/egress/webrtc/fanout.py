@@ -11,6 +11,11 @@ camera (a second hub reader, so it skips ahead on its own if it falls behind) sh
 them, started with the first such viewer and stopped with the last; ``refuse`` ends their
 session with the reason. Either way a viewer is never left with a codec it cannot decode and
 no word why.
+
+The camera's G.711 audio is cut into 20 ms payloads once and sent live to the viewers whose
+answer has an audio track (not replayed with the GOP: a burst of old sound is noise). AAC is not
+sent (browsers cannot play it over WebRTC): counted per unit, logged once per fan-out. A
+watermarked session carries the re-encoded pictures only.
 """
 
 from __future__ import annotations
@@ -21,14 +26,14 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from gateway.media import H265, AccessUnit, Reader
+from gateway.media import AUDIO_RATES, H265, AccessUnit, Reader
 from gateway.media.transcode import Transcoder, transcoded
 from gateway.media.watermark import watermarked
 from gateway.policy import LIVE, Decision, require
 from gateway.tasks import cancel_and_wait
 
 from .config import WebRtcConfig
-from .packetize import Frame, packetize
+from .packetize import Frame, packetize, packetize_audio
 from .viewer import Viewer
 
 if TYPE_CHECKING:
@@ -69,6 +74,12 @@ async def _only(units: AsyncIterator[AccessUnit], codec: str) -> AsyncIterator[A
             yield unit
 
 
+async def _pictures(units: AsyncIterator[AccessUnit]) -> AsyncIterator[AccessUnit]:
+    async for unit in units:
+        if not unit.is_audio:
+            yield unit
+
+
 class CameraFanout:
     """The viewers of one camera, fed by one hub reader that lives exactly while they do.
 
@@ -82,7 +93,10 @@ class CameraFanout:
         self.viewers: set[Viewer] = set()
         self.native = Lane()  # the source's own codec
         self.h264 = Lane()  # the H.265 source transcoded, for viewers without H.265
-        self.codec: str | None = None  # the source's codec, as its last access unit had it
+        self.codec: str | None = None  # the source's video codec, as its last picture had it
+        self.audio_codec: str | None = None  # its audio codec, once audio came
+        self.audio_frames = 0
+        self.audio_unsent = 0  # audio units no browser can play (AAC)
         self._access: Decision | None = None  # the live decision the readers were opened under
         self._reader: Reader | None = None
         self._task: asyncio.Task[None] | None = None
@@ -153,11 +167,14 @@ class CameraFanout:
     async def _run(self, reader: Reader) -> None:
         size = self.cfg.payload_size
         units: AsyncIterator[AccessUnit] = reader if self.watermark is None else \
-            watermarked(reader, self.watermark, metrics=self.gw.metrics)
+            watermarked(_pictures(reader), self.watermark, metrics=self.gw.metrics)
         try:
             async for unit in units:
                 if reader.closed:
                     break
+                if unit.is_audio:
+                    self._audio(unit)
+                    continue
                 if unit.codec != self.codec:
                     self.codec = unit.codec
                     self._serve_h265()
@@ -171,6 +188,21 @@ class CameraFanout:
             reader.close()
             if self._reader is reader:
                 self._reader = None
+
+    def _audio(self, unit: AccessUnit) -> None:
+        if self.audio_codec != unit.codec:
+            self.audio_codec = unit.codec
+            if unit.codec not in AUDIO_RATES:
+                log.info("camera %s sends %s audio, which browsers cannot play over WebRTC: not sent",
+                         self.camera_id, unit.codec.upper())
+        if unit.codec not in AUDIO_RATES:
+            self.audio_unsent += 1
+            self.gw.metrics.inc("vsgw_webrtc_audio_unsent_total", camera=self.camera_id, codec=unit.codec)
+            return
+        frame = packetize_audio(unit)
+        self.audio_frames += 1
+        for viewer in self.viewers:
+            viewer.push_audio(frame)
 
     # -- viewers without H.265 -----------------------------------------------------------------
     def _serve_h265(self) -> None:

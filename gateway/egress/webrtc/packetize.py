@@ -1,5 +1,5 @@
-"""RTP payloads for H.264 (RFC 6184, packetization-mode 1) and H.265 (RFC 7798), built once per
-access unit per stream.
+"""RTP payloads for H.264 (RFC 6184, packetization-mode 1) and H.265 (RFC 7798), and for G.711
+audio (RFC 3551 PCMA/PCMU), built once per access unit per stream.
 
 Parameter sets and other small NAL units are aggregated (H.264 STAP-A, H.265 AP) ahead of the
 picture; NAL units larger than the payload size are fragmented (FU-A, H.265 FU). The two formats
@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.media import H265, AccessUnit
+from gateway.media import AUDIO_RATES, CLOCK_RATE, H265, AccessUnit
 from gateway.media.nal import is_param_set, nal_type, split_annexb
 
+G711_PACKET = 160  # samples (bytes) per audio packet: 20 ms, the ptime browsers and ZLMediaKit use
 STAP_A = 24
 FU_A = 28
 H265_AP = 48
@@ -30,6 +31,26 @@ class Frame:
     wallclock: float  # capture time (Unix seconds): RTCP SR maps RTP time to it
     size: int
     codec: str  # H264 or H265: the payload format, so the viewer picks the payload type
+
+
+@dataclass(slots=True, eq=False)
+class AudioFrame:
+    """One audio unit as RTP payloads of at most 20 ms each."""
+
+    payloads: list[bytes]
+    offsets: list[int]  # each payload's first sample, from the unit's start (codec clock)
+    start: int  # the unit's first sample on the codec clock (its pts converted)
+    wallclock: float
+    size: int
+    codec: str  # PCMA or PCMU
+
+
+def packetize_audio(unit: AccessUnit) -> AudioFrame:
+    """A G.711 unit cut into 20 ms payloads (one byte per sample, so offsets are byte offsets)."""
+    data = unit.data
+    offsets = list(range(0, len(data), G711_PACKET))
+    return AudioFrame([data[i:i + G711_PACKET] for i in offsets], offsets,
+                      unit.pts * AUDIO_RATES[unit.codec] // CLOCK_RATE, unit.wallclock, len(data), unit.codec)
 
 
 def packetize(unit: AccessUnit, payload_size: int = 1200) -> Frame:

@@ -23,8 +23,9 @@ from aiortc.rtp import (
 )
 
 from . import compat
+from .audio import AudioOut
 from .config import WebRtcConfig
-from .packetize import Frame
+from .packetize import AudioFrame, Frame
 from .gso import GsoSender
 from .srtp import fast_protect
 
@@ -64,7 +65,7 @@ class Viewer:
         self.closed = False
         self.refused: tuple[str, str] | None = None  # (error, message) when the fan-out could not serve it
         self._protect = None
-        self._dtls = sender.transport
+        self.audio: AudioOut | None = None  # the audio track, when the answer has one
         self.packets = self.octets = 0
         self.frames = self.skips = self.nacks = self.retransmits = self.keyframe_requests = 0
         self.rtt: float | None = None
@@ -76,6 +77,12 @@ class Viewer:
 
     def accepts(self, codec: str) -> bool:
         return codec in self.payload_types
+
+    @property
+    def _dtls(self):  # noqa: ANN202 - RTCDtlsTransport
+        """The sender's transport as it is now: with BUNDLE aiortc moves a sender that is not the
+        first m-line (video after audio) onto the first one's transport after the offer is applied."""
+        return self._sender.transport
 
     # -- taking over aiortc's sender -------------------------------------------------------
     async def _run_rtp(self, codec) -> None:  # noqa: ANN001 - RTCRtpCodecParameters
@@ -252,8 +259,15 @@ class Viewer:
             if self.backlog:
                 await asyncio.sleep(self.cfg.burst_interval)
 
+    def push_audio(self, frame: AudioFrame) -> None:
+        """A piece of the camera's audio: sent at once, live (never replayed with the GOP)."""
+        if self.audio is not None and not self.closed:
+            self.audio.send(frame)
+
     def close(self) -> None:
         self.closed = True
+        if self.audio is not None:
+            self.audio.close()
         self._clear_backlog()
         if self._drainer is not None:
             self._drainer.cancel()
@@ -264,4 +278,5 @@ class Viewer:
         return {"session": self.session, "frames": self.frames, "packets": self.packets, "bytes": self.octets,
                 "skips": self.skips, "nacks": self.nacks, "retransmits": self.retransmits,
                 "gso_trains": self._gso.trains if self._gso else 0,
-                "keyframe_requests": self.keyframe_requests, "rtt": self.rtt, "backlog_bytes": self._backlog_bytes}
+                "keyframe_requests": self.keyframe_requests, "rtt": self.rtt, "backlog_bytes": self._backlog_bytes,
+                "audio": self.audio.stats() if self.audio is not None else None}

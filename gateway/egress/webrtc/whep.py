@@ -20,7 +20,7 @@ from gateway.media import H264, H265, stream_key
 from gateway.policy import Action, Decision, http_access
 from gateway.policy.sessions import VideoSession
 
-from . import compat
+from . import audio, compat
 from .config import WebRtcConfig
 from .fanout import CameraFanout
 from .viewer import Viewer
@@ -85,6 +85,12 @@ class WhepEgress:
             fan = self.fanouts[camera_id] = CameraFanout(self.gw, camera_id, self.cfg, on_refuse=self._refused)
         return fan
 
+    def source_audio(self, camera_id: str) -> str | None:
+        """The camera's audio codec as last seen (None: no audio seen yet)."""
+        fan = self.fanouts.get(camera_id)
+        stream = self.gw.hub.streams.get(stream_key(camera_id))
+        return (fan.audio_codec if fan else None) or (stream.audio_codec if stream else None)
+
     def source_codec(self, camera_id: str) -> str | None:
         """The camera's codec as last seen: its fan-out's or stream's last unit, else what the
         adapter reported for the channel (None: not known yet)."""
@@ -118,10 +124,18 @@ class WhepEgress:
         try:
             transceiver = pc.addTransceiver("video", direction="sendonly")
             transceiver.setCodecPreferences(preferences(h265))
+            sound = None
+            if watermark is None and audio.offered_g711(offer):  # the camera's G.711 as it is
+                sound = pc.addTransceiver("audio", direction="sendonly")
+                sound.setCodecPreferences(audio.preferences(self.source_audio(camera_id)))
             fan = self.fanout(camera_id) if watermark is None else \
                 CameraFanout(self.gw, camera_id, self.cfg, watermark=str(watermark), on_refuse=self._refused)
             viewer = Viewer(sid, transceiver.sender, self.cfg, fan.on_keyframe_request, fan.on_ready, cname=sid)
+            if sound is not None:
+                viewer.audio = audio.AudioOut(sound.sender, cname=sid)
             await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+            if sound is not None:
+                viewer.audio.payload_types = audio.payload_types(sound)  # type: ignore[union-attr]
             viewer.payload_types = payload_types(transceiver)
             if H264 not in viewer.payload_types:
                 raise HttpError(400, "no_h264", "the offer has no H.264 (packetization-mode=1) video")

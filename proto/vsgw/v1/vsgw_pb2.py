@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12vsgw/v1/vsgw.proto\x12\x07vsgw.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa9\x01\n\x06\x43\x61mera\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x61pter\x18\x03 \x01(\t\x12\x0e\n\x06online\x18\x04 \x01(\x08\x12\x0b\n\x03ptz\x18\x05 \x01(\x08\x12\r\n\x05\x63odec\x18\x06 \x01(\t\x12\x12\n\ncivil_code\x18\x07 \x01(\t\x12\x0e\n\x06parent\x18\x08 \x01(\t\x12\x0c\n\x04unit\x18\t \x01(\t\x12\x16\n\x0esecurity_level\x18\n \x01(\x05\"\x92\x01\n\x12ListCamerasRequest\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x12\n\ncivil_code\x18\x02 \x01(\t\x12%\n\x06online\x18\x03 \x01(\x0e\x32\x15.vsgw.v1.OnlineFilter\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\t\"P\n\x13ListCamerasResponse\x12 \n\x07\x63\x61meras\x18\x01 \x03(\x0b\x32\x0f.vsgw.v1.Camera\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"%\n\x10GetCameraRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\"\x15\n\x13WatchCamerasRequest\"\xd2\x01\n\x0b\x43\x61meraEvent\x12\'\n\x04kind\x18\x01 \x01(\x0e\x32\x19.vsgw.v1.CameraEvent.Kind\x12\x11\n\tcamera_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12(\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"M\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\t\n\x05\x41\x44\x44\x45\x44\x10\x01\x12\x0b\n\x07REMOVED\x10\x02\x12\n\n\x06ONLINE\x10\x03\x12\x0b\n\x07OFFLINE\x10\x04\"7\n\x0fPullLiveRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x11\n\tsubstream\x18\x02 \x01(\x05\"\x8b\x01\n\x13PullPlaybackRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12)\n\x05start\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05speed\x18\x04 \x01(\x01\"`\n\x0cMediaMessage\x12#\n\x04info\x18\x01 \x01(\x0b\x32\x13.vsgw.v1.StreamInfoH\x00\x12#\n\x04unit\x18\x02 \x01(\x0b\x32\x13.vsgw.v1.AccessUnitH\x00\x42\x06\n\x04\x62ody\"l\n\nStreamInfo\x12\r\n\x05\x63odec\x18\x01 \x01(\t\x12\x16\n\x0eparameter_sets\x18\x02 \x03(\x0c\x12\r\n\x05width\x18\x03 \x01(\x05\x12\x0e\n\x06height\x18\x04 \x01(\x05\x12\x18\n\x10playback_session\x18\x0f \x01(\t\"x\n\nAccessUnit\x12\x0b\n\x03pts\x18\x01 \x01(\x03\x12\x0b\n\x03\x64ts\x18\x02 \x01(\x03\x12\x10\n\x08keyframe\x18\x03 \x01(\x08\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x12\x30\n\x0c\x63\x61pture_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x88\x02\n\x16\x43ontrolPlaybackRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x36\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32&.vsgw.v1.ControlPlaybackRequest.Action\x12\x10\n\x06offset\x18\x03 \x01(\x01H\x00\x12*\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x12\r\n\x05speed\x18\x05 \x01(\x01\"L\n\x06\x41\x63tion\x12\x16\n\x12\x41\x43TION_UNSPECIFIED\x10\x00\x12\t\n\x05PAUSE\x10\x01\x12\n\n\x06RESUME\x10\x02\x12\x08\n\x04SEEK\x10\x03\x12\t\n\x05SPEED\x10\x04\x42\n\n\x08position\"V\n\x14\x43ontrolPlaybackReply\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0e\n\x06paused\x18\x02 \x01(\x08\x12\r\n\x05speed\x18\x03 \x01(\x01\x12\x0e\n\x06offset\x18\x04 \x01(\x01\"\'\n\x12GetSnapshotRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\"i\n\x08Snapshot\x12\x0c\n\x04jpeg\x18\x01 \x01(\x0c\x12\r\n\x05width\x18\x02 \x01(\x05\x12\x0e\n\x06height\x18\x03 \x01(\x05\x12\x30\n\x0c\x63\x61pture_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"I\n\x0bMoveRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x0b\n\x03pan\x18\x02 \x01(\x01\x12\x0c\n\x04tilt\x18\x03 \x01(\x01\x12\x0c\n\x04zoom\x18\x04 \x01(\x01\" \n\x0bStopRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\"2\n\rPresetRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x0e\n\x06preset\x18\x02 \x01(\x05\"\n\n\x08PtzReply*A\n\x0cOnlineFilter\x12\x0e\n\nONLINE_ANY\x10\x00\x12\x0f\n\x0bONLINE_ONLY\x10\x01\x12\x10\n\x0cOFFLINE_ONLY\x10\x02\x32\xd8\x01\n\rCameraService\x12H\n\x0bListCameras\x12\x1b.vsgw.v1.ListCamerasRequest\x1a\x1c.vsgw.v1.ListCamerasResponse\x12\x37\n\tGetCamera\x12\x19.vsgw.v1.GetCameraRequest\x1a\x0f.vsgw.v1.Camera\x12\x44\n\x0cWatchCameras\x12\x1c.vsgw.v1.WatchCamerasRequest\x1a\x14.vsgw.v1.CameraEvent0\x01\x32\xa7\x02\n\rStreamService\x12=\n\x08PullLive\x12\x18.vsgw.v1.PullLiveRequest\x1a\x15.vsgw.v1.MediaMessage0\x01\x12\x45\n\x0cPullPlayback\x12\x1c.vsgw.v1.PullPlaybackRequest\x1a\x15.vsgw.v1.MediaMessage0\x01\x12Q\n\x0f\x43ontrolPlayback\x12\x1f.vsgw.v1.ControlPlaybackRequest\x1a\x1d.vsgw.v1.ControlPlaybackReply\x12=\n\x0bGetSnapshot\x12\x1b.vsgw.v1.GetSnapshotRequest\x1a\x11.vsgw.v1.Snapshot2\xdf\x01\n\nPtzService\x12/\n\x04Move\x12\x14.vsgw.v1.MoveRequest\x1a\x11.vsgw.v1.PtzReply\x12/\n\x04Stop\x12\x14.vsgw.v1.StopRequest\x1a\x11.vsgw.v1.PtzReply\x12\x37\n\nGotoPreset\x12\x16.vsgw.v1.PresetRequest\x1a\x11.vsgw.v1.PtzReply\x12\x36\n\tSetPreset\x12\x16.vsgw.v1.PresetRequest\x1a\x11.vsgw.v1.PtzReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12vsgw/v1/vsgw.proto\x12\x07vsgw.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa9\x01\n\x06\x43\x61mera\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x61pter\x18\x03 \x01(\t\x12\x0e\n\x06online\x18\x04 \x01(\x08\x12\x0b\n\x03ptz\x18\x05 \x01(\x08\x12\r\n\x05\x63odec\x18\x06 \x01(\t\x12\x12\n\ncivil_code\x18\x07 \x01(\t\x12\x0e\n\x06parent\x18\x08 \x01(\t\x12\x0c\n\x04unit\x18\t \x01(\t\x12\x16\n\x0esecurity_level\x18\n \x01(\x05\"\x92\x01\n\x12ListCamerasRequest\x12\x0c\n\x04unit\x18\x01 \x01(\t\x12\x12\n\ncivil_code\x18\x02 \x01(\t\x12%\n\x06online\x18\x03 \x01(\x0e\x32\x15.vsgw.v1.OnlineFilter\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\t\"P\n\x13ListCamerasResponse\x12 \n\x07\x63\x61meras\x18\x01 \x03(\x0b\x32\x0f.vsgw.v1.Camera\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"%\n\x10GetCameraRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\"\x15\n\x13WatchCamerasRequest\"\xd2\x01\n\x0b\x43\x61meraEvent\x12\'\n\x04kind\x18\x01 \x01(\x0e\x32\x19.vsgw.v1.CameraEvent.Kind\x12\x11\n\tcamera_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12(\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"M\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\t\n\x05\x41\x44\x44\x45\x44\x10\x01\x12\x0b\n\x07REMOVED\x10\x02\x12\n\n\x06ONLINE\x10\x03\x12\x0b\n\x07OFFLINE\x10\x04\"7\n\x0fPullLiveRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x11\n\tsubstream\x18\x02 \x01(\x05\"\x8b\x01\n\x13PullPlaybackRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12)\n\x05start\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05speed\x18\x04 \x01(\x01\"`\n\x0cMediaMessage\x12#\n\x04info\x18\x01 \x01(\x0b\x32\x13.vsgw.v1.StreamInfoH\x00\x12#\n\x04unit\x18\x02 \x01(\x0b\x32\x13.vsgw.v1.AccessUnitH\x00\x42\x06\n\x04\x62ody\"\x81\x01\n\nStreamInfo\x12\r\n\x05\x63odec\x18\x01 \x01(\t\x12\x16\n\x0eparameter_sets\x18\x02 \x03(\x0c\x12\r\n\x05width\x18\x03 \x01(\x05\x12\x0e\n\x06height\x18\x04 \x01(\x05\x12\x18\n\x10playback_session\x18\x0f \x01(\t\x12\x13\n\x0b\x61udio_codec\x18\x05 \x01(\t\"\x96\x01\n\nAccessUnit\x12\x0b\n\x03pts\x18\x01 \x01(\x03\x12\x0b\n\x03\x64ts\x18\x02 \x01(\x03\x12\x10\n\x08keyframe\x18\x03 \x01(\x08\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x12\x30\n\x0c\x63\x61pture_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61udio\x18\x06 \x01(\x08\x12\r\n\x05\x63odec\x18\x07 \x01(\t\"\x88\x02\n\x16\x43ontrolPlaybackRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x36\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32&.vsgw.v1.ControlPlaybackRequest.Action\x12\x10\n\x06offset\x18\x03 \x01(\x01H\x00\x12*\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x12\r\n\x05speed\x18\x05 \x01(\x01\"L\n\x06\x41\x63tion\x12\x16\n\x12\x41\x43TION_UNSPECIFIED\x10\x00\x12\t\n\x05PAUSE\x10\x01\x12\n\n\x06RESUME\x10\x02\x12\x08\n\x04SEEK\x10\x03\x12\t\n\x05SPEED\x10\x04\x42\n\n\x08position\"V\n\x14\x43ontrolPlaybackReply\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0e\n\x06paused\x18\x02 \x01(\x08\x12\r\n\x05speed\x18\x03 \x01(\x01\x12\x0e\n\x06offset\x18\x04 \x01(\x01\"\'\n\x12GetSnapshotRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\"i\n\x08Snapshot\x12\x0c\n\x04jpeg\x18\x01 \x01(\x0c\x12\r\n\x05width\x18\x02 \x01(\x05\x12\x0e\n\x06height\x18\x03 \x01(\x05\x12\x30\n\x0c\x63\x61pture_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"I\n\x0bMoveRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x0b\n\x03pan\x18\x02 \x01(\x01\x12\x0c\n\x04tilt\x18\x03 \x01(\x01\x12\x0c\n\x04zoom\x18\x04 \x01(\x01\" \n\x0bStopRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\"2\n\rPresetRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x0e\n\x06preset\x18\x02 \x01(\x05\"\n\n\x08PtzReply*A\n\x0cOnlineFilter\x12\x0e\n\nONLINE_ANY\x10\x00\x12\x0f\n\x0bONLINE_ONLY\x10\x01\x12\x10\n\x0cOFFLINE_ONLY\x10\x02\x32\xd8\x01\n\rCameraService\x12H\n\x0bListCameras\x12\x1b.vsgw.v1.ListCamerasRequest\x1a\x1c.vsgw.v1.ListCamerasResponse\x12\x37\n\tGetCamera\x12\x19.vsgw.v1.GetCameraRequest\x1a\x0f.vsgw.v1.Camera\x12\x44\n\x0cWatchCameras\x12\x1c.vsgw.v1.WatchCamerasRequest\x1a\x14.vsgw.v1.CameraEvent0\x01\x32\xa7\x02\n\rStreamService\x12=\n\x08PullLive\x12\x18.vsgw.v1.PullLiveRequest\x1a\x15.vsgw.v1.MediaMessage0\x01\x12\x45\n\x0cPullPlayback\x12\x1c.vsgw.v1.PullPlaybackRequest\x1a\x15.vsgw.v1.MediaMessage0\x01\x12Q\n\x0f\x43ontrolPlayback\x12\x1f.vsgw.v1.ControlPlaybackRequest\x1a\x1d.vsgw.v1.ControlPlaybackReply\x12=\n\x0bGetSnapshot\x12\x1b.vsgw.v1.GetSnapshotRequest\x1a\x11.vsgw.v1.Snapshot2\xdf\x01\n\nPtzService\x12/\n\x04Move\x12\x14.vsgw.v1.MoveRequest\x1a\x11.vsgw.v1.PtzReply\x12/\n\x04Stop\x12\x14.vsgw.v1.StopRequest\x1a\x11.vsgw.v1.PtzReply\x12\x37\n\nGotoPreset\x12\x16.vsgw.v1.PresetRequest\x1a\x11.vsgw.v1.PtzReply\x12\x36\n\tSetPreset\x12\x16.vsgw.v1.PresetRequest\x1a\x11.vsgw.v1.PtzReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vsgw.v1.vsgw_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ONLINEFILTER']._serialized_start=1947
-  _globals['_ONLINEFILTER']._serialized_end=2012
+  _globals['_ONLINEFILTER']._serialized_start=2000
+  _globals['_ONLINEFILTER']._serialized_end=2065
   _globals['_CAMERA']._serialized_start=65
   _globals['_CAMERA']._serialized_end=234
   _globals['_LISTCAMERASREQUEST']._serialized_start=237
@@ -54,32 +54,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PULLPLAYBACKREQUEST']._serialized_end=939
   _globals['_MEDIAMESSAGE']._serialized_start=941
   _globals['_MEDIAMESSAGE']._serialized_end=1037
-  _globals['_STREAMINFO']._serialized_start=1039
-  _globals['_STREAMINFO']._serialized_end=1147
-  _globals['_ACCESSUNIT']._serialized_start=1149
-  _globals['_ACCESSUNIT']._serialized_end=1269
-  _globals['_CONTROLPLAYBACKREQUEST']._serialized_start=1272
-  _globals['_CONTROLPLAYBACKREQUEST']._serialized_end=1536
-  _globals['_CONTROLPLAYBACKREQUEST_ACTION']._serialized_start=1448
-  _globals['_CONTROLPLAYBACKREQUEST_ACTION']._serialized_end=1524
-  _globals['_CONTROLPLAYBACKREPLY']._serialized_start=1538
-  _globals['_CONTROLPLAYBACKREPLY']._serialized_end=1624
-  _globals['_GETSNAPSHOTREQUEST']._serialized_start=1626
-  _globals['_GETSNAPSHOTREQUEST']._serialized_end=1665
-  _globals['_SNAPSHOT']._serialized_start=1667
-  _globals['_SNAPSHOT']._serialized_end=1772
-  _globals['_MOVEREQUEST']._serialized_start=1774
-  _globals['_MOVEREQUEST']._serialized_end=1847
-  _globals['_STOPREQUEST']._serialized_start=1849
-  _globals['_STOPREQUEST']._serialized_end=1881
-  _globals['_PRESETREQUEST']._serialized_start=1883
-  _globals['_PRESETREQUEST']._serialized_end=1933
-  _globals['_PTZREPLY']._serialized_start=1935
-  _globals['_PTZREPLY']._serialized_end=1945
-  _globals['_CAMERASERVICE']._serialized_start=2015
-  _globals['_CAMERASERVICE']._serialized_end=2231
-  _globals['_STREAMSERVICE']._serialized_start=2234
-  _globals['_STREAMSERVICE']._serialized_end=2529
-  _globals['_PTZSERVICE']._serialized_start=2532
-  _globals['_PTZSERVICE']._serialized_end=2755
+  _globals['_STREAMINFO']._serialized_start=1040
+  _globals['_STREAMINFO']._serialized_end=1169
+  _globals['_ACCESSUNIT']._serialized_start=1172
+  _globals['_ACCESSUNIT']._serialized_end=1322
+  _globals['_CONTROLPLAYBACKREQUEST']._serialized_start=1325
+  _globals['_CONTROLPLAYBACKREQUEST']._serialized_end=1589
+  _globals['_CONTROLPLAYBACKREQUEST_ACTION']._serialized_start=1501
+  _globals['_CONTROLPLAYBACKREQUEST_ACTION']._serialized_end=1577
+  _globals['_CONTROLPLAYBACKREPLY']._serialized_start=1591
+  _globals['_CONTROLPLAYBACKREPLY']._serialized_end=1677
+  _globals['_GETSNAPSHOTREQUEST']._serialized_start=1679
+  _globals['_GETSNAPSHOTREQUEST']._serialized_end=1718
+  _globals['_SNAPSHOT']._serialized_start=1720
+  _globals['_SNAPSHOT']._serialized_end=1825
+  _globals['_MOVEREQUEST']._serialized_start=1827
+  _globals['_MOVEREQUEST']._serialized_end=1900
+  _globals['_STOPREQUEST']._serialized_start=1902
+  _globals['_STOPREQUEST']._serialized_end=1934
+  _globals['_PRESETREQUEST']._serialized_start=1936
+  _globals['_PRESETREQUEST']._serialized_end=1986
+  _globals['_PTZREPLY']._serialized_start=1988
+  _globals['_PTZREPLY']._serialized_end=1998
+  _globals['_CAMERASERVICE']._serialized_start=2068
+  _globals['_CAMERASERVICE']._serialized_end=2284
+  _globals['_STREAMSERVICE']._serialized_start=2287
+  _globals['_STREAMSERVICE']._serialized_end=2582
+  _globals['_PTZSERVICE']._serialized_start=2585
+  _globals['_PTZSERVICE']._serialized_end=2808
 # @@protoc_insertion_point(module_scope)

@@ -130,32 +130,38 @@ class MediaMessage(_message.Message):
     def __init__(self, info: _Optional[_Union[StreamInfo, _Mapping]] = ..., unit: _Optional[_Union[AccessUnit, _Mapping]] = ...) -> None: ...
 
 class StreamInfo(_message.Message):
-    __slots__ = ("codec", "parameter_sets", "width", "height", "playback_session")
+    __slots__ = ("codec", "parameter_sets", "width", "height", "playback_session", "audio_codec")
     CODEC_FIELD_NUMBER: _ClassVar[int]
     PARAMETER_SETS_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     PLAYBACK_SESSION_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_CODEC_FIELD_NUMBER: _ClassVar[int]
     codec: str
     parameter_sets: _containers.RepeatedScalarFieldContainer[bytes]
     width: int
     height: int
     playback_session: str
-    def __init__(self, codec: _Optional[str] = ..., parameter_sets: _Optional[_Iterable[bytes]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., playback_session: _Optional[str] = ...) -> None: ...
+    audio_codec: str
+    def __init__(self, codec: _Optional[str] = ..., parameter_sets: _Optional[_Iterable[bytes]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., playback_session: _Optional[str] = ..., audio_codec: _Optional[str] = ...) -> None: ...
 
 class AccessUnit(_message.Message):
-    __slots__ = ("pts", "dts", "keyframe", "data", "capture_time")
+    __slots__ = ("pts", "dts", "keyframe", "data", "capture_time", "audio", "codec")
     PTS_FIELD_NUMBER: _ClassVar[int]
     DTS_FIELD_NUMBER: _ClassVar[int]
     KEYFRAME_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     CAPTURE_TIME_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_FIELD_NUMBER: _ClassVar[int]
+    CODEC_FIELD_NUMBER: _ClassVar[int]
     pts: int
     dts: int
     keyframe: bool
     data: bytes
     capture_time: _timestamp_pb2.Timestamp
-    def __init__(self, pts: _Optional[int] = ..., dts: _Optional[int] = ..., keyframe: _Optional[bool] = ..., data: _Optional[bytes] = ..., capture_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    audio: bool
+    codec: str
+    def __init__(self, pts: _Optional[int] = ..., dts: _Optional[int] = ..., keyframe: _Optional[bool] = ..., data: _Optional[bytes] = ..., capture_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., audio: _Optional[bool] = ..., codec: _Optional[str] = ...) -> None: ...
 
 class ControlPlaybackRequest(_message.Message):
     __slots__ = ("session", "action", "offset", "time", "speed")

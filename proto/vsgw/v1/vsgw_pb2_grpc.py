@@ -241,8 +241,8 @@ class StreamServiceServicer:
     """
 
     def PullLive(self, request, context):
-        """Live video: a StreamInfo first, then access units starting at the cached keyframe, so a
-        decoder can start at once. A client that reads too slowly skips ahead to the next keyframe
+        """Live video (and the camera's audio, when it sends some): a StreamInfo first, then access units
+        starting at the cached keyframe, so a decoder can start at once. A client that reads too slowly skips ahead to the next keyframe
         (StreamInfo is not repeated; the skip is visible as a gap in pts and in the gateway's metrics).
         Slowness reaches the gateway through HTTP/2 flow control. grpc-core clients probe the
         bandwidth-delay product by default and then keep enlarging their receive window, buffering
