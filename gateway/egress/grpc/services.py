@@ -6,7 +6,7 @@ import asyncio
 import base64
 from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import av
@@ -15,6 +15,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from adapters.base import Channel, NotSupported, PtzCommand
 from gateway.bus import ChannelAdded, ChannelRemoved, ChannelState
+from gateway.egress.playback_control import playbacks_of
 from gateway.media import AccessUnit, Reader, StreamClosed, stream_key
 from gateway.policy import Action, Decision, Resource, grpc_access
 from gateway.policy.sessions import VideoSession
@@ -23,6 +24,7 @@ from proto.vsgw.v1 import vsgw_pb2 as pb
 from proto.vsgw.v1 import vsgw_pb2_grpc as rpc
 
 from .auth import Caller, caller_of
+from .playback import control_playback, playback_source
 from .snapshot import picture_size, snapshot_jpeg
 
 if TYPE_CHECKING:
@@ -216,6 +218,9 @@ class StreamService(Base, rpc.StreamServiceServicer):
             "PullPlayback": grpc.unary_stream_rpc_method_handler(
                 self.PullPlayback, request_deserializer=pb.PullPlaybackRequest.FromString,
                 response_serializer=pass_encoded),
+            "ControlPlayback": grpc.unary_unary_rpc_method_handler(
+                self.ControlPlayback, request_deserializer=pb.ControlPlaybackRequest.FromString,
+                response_serializer=pb.ControlPlaybackReply.SerializeToString),
             "GetSnapshot": grpc.unary_unary_rpc_method_handler(
                 self.GetSnapshot, request_deserializer=pb.GetSnapshotRequest.FromString,
                 response_serializer=pb.Snapshot.SerializeToString),
@@ -286,47 +291,40 @@ class StreamService(Base, rpc.StreamServiceServicer):
             await self._invalid(context, f"speed: expected 0.25…16, got {speed:g}")
         decision, channel = await self._authorize(context, Action.VIEW_PLAYBACK, request.camera_id, caller,
                                                   (start, end))
-        units = await self._playback_source(context, decision, channel, start, end, speed)
+        units, device = await playback_source(self, context, decision, channel, start, end, speed)
         first = True
+        opened = (playbacks_of(self.gw).serve(decision, device) if device is not None
+                  else self.gw.sessions.opened(decision, "playback", lambda reason: None))
         try:
-            async with self.gw.sessions.opened(decision, "playback", lambda reason: None) as session:
+            async with opened as session:
                 async for unit in units:
                     if session.reason is not None:
                         break
                     if first and unit.is_audio:  # the stream starts with its first picture
                         continue
                     if first:
-                        await context.write(info_message(unit, await self._size(unit)))
+                        info = info_message(unit, await self._size(unit))
+                        info.info.playback_session = session.id if device is not None else ""
+                        await context.write(info)
                         first = False
                     await context.write(unit_message(unit))
-                    session.position = datetime.fromtimestamp(unit.wallclock, UTC)
+                    session.position = (device.start + timedelta(seconds=device.offset) if device is not None
+                                        else datetime.fromtimestamp(unit.wallclock, UTC))
             await self._ended(context, session)
         except NotSupported as exc:  # a device that finds out only once asked
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"camera {channel.id!r} cannot play back: {exc}")
+        except (OSError, TimeoutError) as exc:  # the device refused, stalled or went away
+            if device is None:
+                raise
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"camera {channel.id!r}: {exc}")
         finally:
             close = getattr(units, "aclose", None)
             if close is not None:
                 await close()
 
-    async def _playback_source(self, context: grpc.aio.ServicerContext, decision: Decision, channel: Channel,
-                               start: datetime, end: datetime, speed: float) -> AsyncIterator[AccessUnit]:
-        """The gateway's own recordings first; otherwise the device's (GB/T 28181 playback)."""
-        missing = ""
-        if self.gw.recordings is not None:
-            try:
-                return await self.gw.recordings.open_playback(decision, channel.id, start, end, speed)
-            except LookupError:
-                missing = f"this gateway holds no recording of {channel.id!r} in that range"
-            except ValueError as exc:
-                await self._invalid(context, str(exc))
-        try:
-            return self.gw.registry.adapter_for(channel.id).open_playback(decision, channel.id, start, end, speed)
-        except NotSupported as exc:
-            if missing:
-                await context.abort(grpc.StatusCode.NOT_FOUND, f"{missing}, and the device cannot play back: {exc}")
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
-                                f"camera {channel.id!r}: this gateway records nothing and the device cannot play back: {exc}")
-        raise AssertionError("unreachable")
+    async def ControlPlayback(self, request: pb.ControlPlaybackRequest,
+                              context: grpc.aio.ServicerContext) -> pb.ControlPlaybackReply:
+        return await control_playback(self, request, context)
 
     async def GetSnapshot(self, request: pb.GetSnapshotRequest, context: grpc.aio.ServicerContext) -> pb.Snapshot:
         decision, channel = await self._authorize(context, Action.PULL_STREAM, request.camera_id)
