@@ -201,3 +201,31 @@ async def test_r1_recorder_keeps_the_pictures_of_a_camera_with_audio_and_passes_
         assert len(units) == row.frames >= 20 and units[0].keyframe
         assert {u.codec for u in units} == {"h264"}
         assert all(b.dts - a.dts == 3600 for a, b in zip(units, units[1:]))  # every picture, nothing between
+
+
+BROADCAST_SDP = (b"v=0\r\no=34020000001370000001 0 0 IN IP4 127.0.0.1\r\ns=Play\r\nc=IN IP4 127.0.0.1\r\n"
+                 b"t=0 0\r\nm=audio 15062 RTP/AVP 8 96\r\na=recvonly\r\na=rtpmap:8 PCMA/8000\r\n"
+                 b"a=rtpmap:96 PS/90000\r\ny=0100000001\r\nf=v/////a/1/8/1\r\n")
+
+
+async def test_r1_device_invite_for_voice_broadcast_is_refused_with_488_and_the_reason(
+        make_gateway, caplog: pytest.LogCaptureFixture) -> None:  # noqa: ANN001
+    """A device that asks for the platform's audio (GB/T 28181 broadcast/talk: its own INVITE) gets
+    a clear 488 with the reason, one INFO line, a count; the gateway keeps serving it."""
+    import logging
+
+    gw = await make_gateway(sip=sip())
+    sim = Simulator(SimConfig("127.0.0.1", gw.gb28181.server.port))
+    await sim.start()
+    try:
+        await asyncio.wait_for(sim.registered.wait(), 8)
+        with caplog.at_level(logging.INFO, logger="adapters.gb28181.server"):
+            resp = await sim.send(sim._request("INVITE", BROADCAST_SDP, "APPLICATION/SDP"))
+        assert resp.status == 488
+        assert "voice broadcast" in (resp.get("warning") or "")
+        lines = [r.getMessage() for r in caplog.records if "INVITE" in r.getMessage()]
+        assert len(lines) == 1 and sim.cfg.device_id in lines[0] and "voice broadcast" in lines[0]
+        assert gw.metrics.value("vsgw_gb28181_invite_refused_total", reason="broadcast") == 1
+        assert await sim.keepalive() == 200  # still served
+    finally:
+        await sim.stop()

@@ -3,11 +3,11 @@ beside the pictures; other audio types counted and logged once; FFmpeg reads the
 
 from __future__ import annotations
 
-from dataclasses import replace
 import logging
-from pathlib import Path
 import random
 import struct
+from dataclasses import replace
+from pathlib import Path
 
 import av
 import numpy as np

@@ -40,7 +40,7 @@ class Feed:
             yield u
 
 
-async def drain(reader, count: int) -> list[AccessUnit]:  # noqa: ANN001
+async def drain(reader, count: int) -> list[AccessUnit]:
     return [await reader.get() for _ in range(count)]
 
 

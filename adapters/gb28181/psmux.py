@@ -7,8 +7,8 @@ PES packets: E0 for pictures, C0 for audio (a device's G.711 or ADTS AAC as it w
 
 from __future__ import annotations
 
-from functools import lru_cache
 import struct
+from functools import lru_cache
 
 from gateway.media import AAC, H264, H265, PCMA, PCMU, AccessUnit
 

@@ -86,6 +86,8 @@ class GbServer:
             self._message(req, peer)
         elif method == "ACK":
             return
+        elif method == "INVITE":
+            self._refuse_invite(req, peer)
         elif method in self.on_request:
             if self.auth.sender(req, peer) is None:
                 return
@@ -94,6 +96,21 @@ class GbServer:
                 await result
         else:
             self.endpoint.reply(req, response(req, 501, to_tag=self.tag), peer)
+
+    def _refuse_invite(self, req: SipMessage, peer: Peer) -> None:
+        """A device's own INVITE (voice broadcast or talk: it asks for the platform's audio) is
+        answered 488 with the reason in a Warning: the gateway sends no audio to devices."""
+        dev = self.auth.sender(req, peer)
+        if dev is None:
+            return
+        broadcast = b"m=audio" in req.body
+        reason = ("voice broadcast/talk (audio to the device) is not supported" if broadcast
+                  else "a session opened by the device is not supported")
+        log.info("GB INVITE from %s refused with 488: %s", dev.id, reason)
+        self.metrics.inc("vsgw_gb28181_invite_refused_total", reason="broadcast" if broadcast else "device_invite")
+        resp = response(req, 488, to_tag=self.tag, source=peer.addr)
+        resp.add("Warning", f'399 vsgw "{reason}"')
+        self.endpoint.reply(req, resp, peer)
 
     def _register(self, req: SipMessage, peer: Peer) -> None:
         device_id = uri_user(req.get("from") or "")
