@@ -225,7 +225,10 @@ class MediaSession:
                 raise TimeoutError(f"no media for {silence:g} s")
 
     def finish(self) -> None:
-        """The device says it sent everything (end of file): ``units()`` ends once drained."""
+        """The device says it sent everything (end of file): the picture in progress is complete
+        (the demuxer holds a unit until the next one starts), and ``units()`` ends once drained."""
+        if not self._finished and not self._closed:
+            self._emit(self.demuxer.flush())
         self._finished = True
         self._wake()
 
