@@ -8,10 +8,12 @@ the window the gate allowed and the speed in the playback bound."""
 from __future__ import annotations
 
 import asyncio
+import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
+import av
 
 from adapters.gb28181.simulator import Simulator
 
@@ -102,6 +104,9 @@ async def test_r1_device_playback_over_http_is_paused_resumed_seeked_and_sped_up
             async with asyncio.timeout(10):  # 3 s of file at 4x: the device's end of file ends the response
                 body = await resp.read()
         assert body[4:8] == b"ftyp" and b"moof" in body
+        with av.open(io.BytesIO(body)) as container:  # a player meets no gap at the pause, the seek or a speed
+            times = [float(p.pts * p.time_base) for p in container.demux(video=0) if p.pts is not None]
+        assert len(times) > 50 and max(b - a for a, b in zip(times, times[1:])) < 0.1
         ended = await trail(gw, action="session.end", resource=f"camera:{cid}")
         assert len(ended) == 1 and ended[0].extra["session"] == session
         assert ended[0].extra["end"] >= target.isoformat()  # the range read reaches the seek target

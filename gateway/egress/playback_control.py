@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -20,6 +21,7 @@ from aiohttp import web
 from adapters.base import NotSupported
 from gateway.http import HttpError, json_object, json_response
 from gateway.http.server import gateway_of, subject_of
+from gateway.media import CLOCK_RATE, AccessUnit
 from gateway.policy import Decision, Subject
 from gateway.policy.sessions import VideoSession
 
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from gateway.app import Gateway
 
 ACTIONS = ("pause", "resume", "seek", "speed")
+FRAME, JUMP = CLOCK_RATE // 25, 5 * CLOCK_RATE  # one frame's step across a jump; a larger step is a jump
 MIN_SPEED, DEVICE_MAX_SPEED = 0.25, 16.0
 
 
@@ -65,6 +68,22 @@ def open_device_playback(gw: Gateway, decision: Decision, channel_id: str, start
     if not isinstance(units, Controllable):
         raise NotSupported(f"the playback of {channel_id} cannot be controlled")
     return units
+
+
+async def playout(playback: Controllable, units: AsyncIterator[AccessUnit]) -> AsyncIterator[AccessUnit]:
+    """The device's units re-timed for a player (a browser's <video>): time advances by the media
+    time between units over the current speed, and by one frame across a seek or a jump in the
+    device's timestamps, so a pause, a seek or a speed change never leaves the player at a gap."""
+    base_in = base_out = last_in = last_out = -1
+    speed = playback.speed
+    async for unit in units:
+        jumped = last_in >= 0 and not 0 <= unit.dts - last_in <= JUMP
+        if base_in < 0 or jumped or playback.speed != speed:
+            base_in, speed = unit.dts, playback.speed
+            base_out = last_out + FRAME if last_out >= 0 else 0
+        out = max(base_out + round((unit.dts - base_in) / speed), last_out + 1 if unit.dts != last_in else last_out)
+        last_in, last_out = unit.dts, out
+        yield replace(unit, dts=out, pts=out + (unit.pts - unit.dts))
 
 
 def max_speed(gw: Gateway) -> float:

@@ -13,7 +13,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from adapters.base import NotSupported
-from gateway.egress.playback_control import ControlError, Controllable, open_device_playback, playbacks_of
+from gateway.egress.playback_control import ControlError, Controllable, open_device_playback, playbacks_of, playout
 from gateway.egress.playback_control import add_routes as add_control_routes
 from gateway.http import HttpError, json_object, json_response
 from gateway.http.server import gateway_of, subject_of
@@ -117,9 +117,9 @@ async def play(request: web.Request) -> web.StreamResponse:
         units = device = _from_device(request, decision, cid, start, end, speed, str(exc))
     resp: web.StreamResponse | None = None
     muxer: StreamMuxer | None = None
-    shown = units
+    shown = playout(device, units) if device is not None else units
     if "watermark" in decision.flags:  # a relative's playback carries the grant's text in its pixels (R13)
-        shown = watermarked(units, str(decision.obligations.get("watermark")), metrics=gw.metrics)
+        shown = watermarked(shown, str(decision.obligations.get("watermark")), metrics=gw.metrics)
     opened = (playbacks_of(gw).serve(decision, device) if device is not None
               else gw.sessions.opened(decision, "playback", lambda reason: None))
     async with aclosing(units), aclosing(shown), opened as session:
