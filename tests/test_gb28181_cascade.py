@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -39,6 +40,7 @@ SECRET = "34020000001310000012"  # level 4: above the superior's clearance
 EXCLUDED = "34020000001310000013"  # level 1, but on the superior's exclude list
 LOBBY = "lobby"  # not a GB/T 28181 ID: a superior could not address it
 LEVELS = {SECRET: 4}
+SIPP = Path(__file__).parent / "sipp"
 
 
 def superior(port: int, **kw: Any) -> dict[str, Any]:
@@ -343,3 +345,31 @@ def test_r2_catalog_sends_the_groups_above_a_gb_channel_parents_first() -> None:
                    (cam.id, org, group), (direct.id, nvr, None)]
     body = packets(sup, "Catalog", 1, LOWER, entries, "DeviceList")[0]
     assert body.startswith(b'<?xml version="1.0" encoding="UTF-8"?>') and "录像机".encode() in body
+
+
+@pytest.mark.parametrize("password", ["sipp-pw", "not-it"])
+async def test_r1_sipp_as_the_superior_verifies_our_digest_and_gets_its_catalog(lower_gateway, password) -> None:
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        "sipp", "-sf", str(SIPP / "superior.xml"), "-i", "127.0.0.1", "-p", str(port), "-t", "u1",
+        "-m", "2", "-nostdin", "-timeout", "20s",  # two calls: the registration and the Catalog Response
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        # sipp may bind after our first REGISTER: that one times out and the backoff brings the next
+        lower, events = await lower_gateway(port, sup={"password": password, "keepalive_interval": 60.0})
+        if password != "sipp-pw":
+            failed = await state(events, "failed")
+            while "403" not in failed.reason:
+                failed = await state(events, "failed")
+            assert failed.reason.startswith("the superior refused the registration: 403 Forbidden")
+            return
+        await state(events, "registered")
+        rc = await asyncio.wait_for(proc.wait(), 20)
+        err = (await proc.stderr.read()).decode(errors="replace")
+        assert rc == 0, err[-2000:]  # sipp's checks: SN 77 answered, the level-4 camera never named
+        (answered,) = await trail(lower, actor=f"superior:{UPPER}", action="cascade.catalog")
+        assert (answered.extra["sn"], answered.extra["cameras"], answered.extra["delivered"]) == (77, 1, True)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
