@@ -21,7 +21,7 @@ from ..sip import SipMessage, new_branch, new_call_id, new_tag
 from ..transport import Endpoint, Peer
 from .config import CascadeConfig, Superior
 from .events import CascadeState
-from .registrar import Registrar, Status
+from .registrar import RegisterFailed, Registrar, Status
 from .requests import Requests
 
 if TYPE_CHECKING:
@@ -77,8 +77,6 @@ class Link:
     # -- transport ----------------------------------------------------------------------------
     async def ensure_transport(self) -> None:
         """Resolve the superior (each attempt: its address may change) and, over TCP, connect."""
-        from .registrar import RegisterFailed
-
         sup = self.sup
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(sup.host, sup.port, family=socket.AF_INET)
