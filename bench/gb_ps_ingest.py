@@ -11,7 +11,10 @@ In the same run, a floor: a bare ``DatagramProtocol`` per camera that only count
 receiving costs in Python before any RTP/PS work). Anchor from the notes (not runnable offline):
 ZLMediaKit ≈ 0.0019 core per 2 Mbit/s stream (≈ 535 per core). Goal: ≥ 300 cameras per core.
 
-    .venv/bin/python bench/gb_ps_ingest.py [--cameras 100] [--seconds 10] [--modes floor,udp,tcp]
+With ``--audio`` each picture is followed by 40 ms of G.711A (a 320-byte audio PES in its own
+pack, as cameras with audio on send it), which the demuxer turns into audio units.
+
+    .venv/bin/python bench/gb_ps_ingest.py [--cameras 100] [--seconds 10] [--modes floor,udp,tcp] [--audio]
 """
 
 from __future__ import annotations
@@ -41,14 +44,17 @@ GOAL = 1 / 300
 WARMUP = 2.0
 
 
-def prerender(path: Path) -> float:
+def prerender(path: Path, audio: bool = False) -> float:
     from adapters.synthetic import PatternEncoder, PatternSpec
+    from gateway.media import AccessUnit
 
     encoder = PatternEncoder(PatternSpec("bench", 1280, 720, FPS, 50, 2_000_000, noise=24))
     units = []
     while len(units) < 2 * FPS:
         units += encoder.encode()
-    frames = [(u.dts, mux_ps(u, u.dts)) for u in units[: 2 * FPS]]
+    tone = bytes(range(0x40, 0x80)) * 5  # 320 samples of G.711A
+    frames = [(u.dts, mux_ps(u, u.dts) + (mux_ps(AccessUnit("pcma", u.dts, u.dts, False, tone), u.dts)
+                                          if audio else b"")) for u in units[: 2 * FPS]]
     path.write_bytes(pickle.dumps(frames))
     return sum(len(ps) for _, ps in frames) * 8 / 2 / 1e6
 
@@ -182,13 +188,14 @@ def main() -> None:
     ap.add_argument("--cameras", default="100", help="comma-separated camera counts")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--modes", default="floor,udp,tcp")
+    ap.add_argument("--audio", action="store_true", help="interleave 40 ms of G.711A after each picture")
     args = ap.parse_args()
     import uvloop
 
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "clip.pkl"
         t = time.perf_counter()
-        rate = prerender(clip)
+        rate = prerender(clip, args.audio)
         print(f"clip: 720p25, {rate:.2f} Mbit/s muxed PS, rendered in {time.perf_counter() - t:.1f} s; "
               f"anchor ZLMediaKit {ZLM:.4f} core/stream ({1 / ZLM:.0f}/core), goal >= 300/core")
         print("core/stream = CPU-s per second per 2 Mbit/s of PS actually received (so a sender that falls "
