@@ -142,8 +142,16 @@
       this.el.querySelector(".track").addEventListener("click", e => {
         e.stopPropagation();
         const box = e.currentTarget.getBoundingClientRect();
-        this.playRecorded(this.span.start + (e.clientX - box.left) / box.width * (this.span.end - this.span.start));
+        this.seekTo(this.span.start + (e.clientX - box.left) / box.width * (this.span.end - this.span.start));
       });
+      const golive = this.el.querySelector(".golive");  // pause/resume and speed beside "live"
+      this.pp = Object.assign(document.createElement("button"), { className: "pp", textContent: "⏸" });
+      this.speedSel = Object.assign(document.createElement("select"), { className: "speed" });
+      for (const x of [0.25, 0.5, 1, 2, 4, 8, 16]) this.speedSel.append(new Option(`${x}×`, String(x), x === 1, x === 1));
+      golive.before(this.pp, this.speedSel);
+      this.pp.addEventListener("click", e => { e.stopPropagation(); this.togglePause(); });
+      this.speedSel.addEventListener("click", e => e.stopPropagation());
+      this.speedSel.addEventListener("change", () => this.setSpeed(Number(this.speedSel.value)));
       this.el.querySelector(".report").addEventListener("click", e => { e.stopPropagation(); this.report(); });
       this.el.querySelectorAll("[data-ptz]").forEach(b => {
         const [axis, speed] = b.dataset.ptz.split(":");
@@ -222,7 +230,7 @@
 
     percent(at) { return (at - this.span.start) / (this.span.end - this.span.start) * 100; }  // on the timeline
 
-    playRecorded(at) {
+    playRecorded(at, speed = 1) {
       if (this.player) { this.player.stop(); this.player = null; }
       clearTimeout(this.retry); clearInterval(this.countdown);
       const cursor = this.el.querySelector(".cursor");
@@ -232,13 +240,71 @@
       this.status = "playback"; this.why = when; this.render();
       this.video.srcObject = null;
       this.video.onerror = () => { this.status = "playfail"; this.why = this.video.error ? this.video.error.message || "error" : ""; this.render(); };
-      this.video.onplaying = () => { this.status = "playback"; this.render(); };
+      const playing = this.playing = { at, end: at + 600, speed, paused: false, session: undefined };
+      this.pp.textContent = "⏸"; this.speedSel.value = String(speed);
+      this.video.onplaying = async () => {
+        this.status = "playback"; this.render();
+        // the device's playback is re-timed at its speed; the gateway's own keeps recorded time, so the player speeds up
+        if (this.playing === playing) this.video.playbackRate = (await this.session()) ? 1 : playing.speed;
+      };
       this.video.src = `/api/recordings/${encodeURIComponent(this.cameraId)}/play?start=${at}&end=${at + 600}` +
-                       `&access_token=${encodeURIComponent(state.token)}`;
+                       `&speed=${speed}&access_token=${encodeURIComponent(state.token)}`;
       this.video.play().catch(() => {});
     }
 
+    // The device's playback is steered through its session (MANSRTSP); the gateway's own is asked
+    // again from the new position or at the new speed. A <video> cannot read the session header:
+    // the caller's running device playbacks are listed instead.
+    async session() {
+      const p = this.playing; if (!p) return null;
+      if (p.session) return p.session;
+      const resp = await api(`/api/playback?camera=${encodeURIComponent(this.cameraId)}`).catch(() => null);
+      const found = resp && resp.ok ? (await resp.json()).playbacks.find(x => Math.abs(Date.parse(x.start) / 1000 - p.at) < 1) : null;
+      if (found && this.playing === p) p.session = found.session;
+      return found ? found.session : null;
+    }
+
+    async control(session, body) {
+      const resp = await api(`/api/playback/${encodeURIComponent(session)}/control`, {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }).catch(() => null);
+      if (resp && resp.ok) return true;
+      const data = resp ? await resp.json().catch(() => ({})) : {};
+      this.notice = t("play_failed", { why: data.message || (resp ? resp.statusText : "network") }); this.render();
+      setTimeout(() => { this.notice = ""; this.render(); }, 5000);
+      return false;
+    }
+
+    position() { const p = this.playing; return p.at + this.video.currentTime; }  // recorded time shown now
+
+    async togglePause() {
+      const p = this.playing; if (!p) return;
+      const session = await this.session();
+      if (session && !(await this.control(session, { action: p.paused ? "resume" : "pause" }))) return;
+      p.paused = !p.paused; this.pp.textContent = p.paused ? "▶" : "⏸";
+      if (p.paused) this.video.pause(); else this.video.play().catch(() => {});
+    }
+
+    async setSpeed(speed) {
+      const p = this.playing; if (!p) return;
+      const session = await this.session();
+      if (!session) { this.playRecorded(this.position(), speed); return; }
+      if (await this.control(session, { action: "speed", speed })) {
+        p.speed = speed; p.paused = false; this.pp.textContent = "⏸"; this.video.play().catch(() => {});
+      } else this.speedSel.value = String(p.speed);
+    }
+
+    async seekTo(at) {
+      const p = this.playing;
+      const session = p && at >= p.at && at < p.end ? await this.session() : null;
+      if (!session) { this.playRecorded(at, p ? p.speed : 1); return; }
+      if (!(await this.control(session, { action: "seek", position: new Date(at * 1000).toISOString() }))) return;
+      p.paused = false; this.pp.textContent = "⏸"; this.video.play().catch(() => {});
+      this.el.querySelector(".cursor").style.left = `${this.percent(at)}%`;
+      this.el.querySelector(".when").textContent = new Date(at * 1000).toLocaleTimeString(state.lang);
+    }
+
     stopRecorded() {
+      this.playing = null;
       this.video.onerror = null; this.video.onplaying = null;
       if (this.video.getAttribute("src")) { this.video.removeAttribute("src"); this.video.load(); }
     }
@@ -335,6 +401,8 @@
     tiles: () => state.tiles.slice(0, state.layout).map(tile => ({ camera: tile.cameraId, status: tile.status, why: tile.why,
       watermark: tile.player ? tile.player.watermark : tile.el.querySelector(".watermark").textContent || null, preempted: !!tile.preempted, ranges: tile.ranges || null,
       report: tile.lastReport || null, notice: tile.notice || "",
+      playback: tile.playing ? { at: tile.playing.at, speed: tile.playing.speed, paused: tile.playing.paused,
+                                 session: tile.playing.session || null } : null,
       ...(tile.player ? tile.player.quality()
                       : { decoded: tile.video.getVideoPlaybackQuality().totalVideoFrames, position: tile.video.currentTime }) })) };
 
