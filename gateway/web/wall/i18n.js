@@ -11,6 +11,8 @@ window.VSGW_I18N = {
     lang: "English", ended: "视频流结束", latency: "延迟", playback: "录像回放", report: "上报可疑情况",
     report_prompt: "向公安机关上报（看到了什么）：", report_sent: "已上报公安机关", report_failed: "上报失败：{why}",
     no_recording: "最近一小时无录像", play_failed: "回放失败：{why}",
+    kind_public_order: "社会治安事件", kind_natural_disaster: "自然灾害", kind_accident: "事故灾难",
+    kind_public_health: "公共卫生事件",
   },
   en: {
     title: "Video wall", username: "User name", password: "Password", totp: "One-time code (if required)",
@@ -24,5 +26,7 @@ window.VSGW_I18N = {
     report_prompt: "Report to the police (what do you see?):", report_sent: "reported to the police",
     report_failed: "report failed: {why}", no_recording: "nothing recorded in the last hour",
     play_failed: "playback failed: {why}",
+    kind_public_order: "public order", kind_natural_disaster: "natural disaster", kind_accident: "accident",
+    kind_public_health: "public health",
   },
 };

@@ -11,6 +11,9 @@
 
   // -- i18n ---------------------------------------------------------------------------------
   const t = (key, args = {}) => (window.VSGW_I18N[state.lang][key] || key).replace(/\{(\w+)\}/g, (_, k) => args[k] ?? "");
+  let zone = "Asia/Shanghai";  // [node] time_zone (GET /api/ui-config): clock times are the node's, not the browser's
+  const clock = ms => new Intl.DateTimeFormat(state.lang, { timeZone: zone, hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" }).format(ms);
+  fetch("/api/ui-config").then(r => r.json()).then(c => { zone = c.time_zone; translate(); }).catch(() => {});
   function translate() {
     document.documentElement.lang = state.lang;
     document.querySelectorAll("[data-i18n]").forEach(el => { el.textContent = t(el.dataset.i18n); });
@@ -235,7 +238,7 @@
       clearTimeout(this.retry); clearInterval(this.countdown);
       const cursor = this.el.querySelector(".cursor");
       cursor.hidden = false; cursor.style.left = `${this.percent(at)}%`;
-      const when = new Date(at * 1000).toLocaleTimeString(state.lang);
+      const when = clock(at * 1000);
       this.el.querySelector(".when").textContent = when;
       this.status = "playback"; this.why = when; this.render();
       this.video.srcObject = null;
@@ -390,7 +393,8 @@
     for (const [id, ev] of state.emergencies) if (ev.expires_at && ev.expires_at < now) state.emergencies.delete(id);
     banner.hidden = !state.emergencies.size;
     banner.textContent = [...state.emergencies.values()].map(ev => t("emergency", {
-      kind: ev.kind, why: ev.justification, until: ev.expires_at ? new Date(ev.expires_at * 1000).toLocaleTimeString(state.lang) : "—" })).join(" | ");
+      kind: window.VSGW_I18N[state.lang]["kind_" + ev.kind] || ev.kind, why: ev.justification,
+      until: ev.expires_at ? clock(ev.expires_at * 1000) : "—" })).join(" | ");
   }
   setInterval(renderBanner, 10000);
 
