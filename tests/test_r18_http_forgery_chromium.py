@@ -71,7 +71,7 @@ async def test_r18_a_page_on_another_port_cannot_confirm_as_the_logged_in_office
                 await page.goto(f"{base}/admin/")
                 await page.wait_for_selector("#app:not([hidden])")
                 await page.click("#retrieval-list button:text('Confirm as second officer')")
-                await page.wait_for_selector("#retrieval-list td:text('awaiting_approval')")
+                await page.wait_for_selector("#retrieval-list td:text('Awaiting approval')")
             finally:
                 await browser.close()
     finally:
