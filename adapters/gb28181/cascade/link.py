@@ -20,6 +20,7 @@ from .. import manscdp
 from ..sip import SipMessage, new_branch, new_call_id, new_tag
 from ..transport import Endpoint, Peer
 from .config import CascadeConfig, Superior
+from .dialogs import Dialogs
 from .events import CascadeState
 from .registrar import RegisterFailed, Registrar, Status
 from .requests import Requests
@@ -39,6 +40,7 @@ class Link:
                                roles=frozenset({"platform"}), unit=sup.unit or None, clearance=sup.clearance,
                                tier=sup.tier, address=sup.host)
         self.requests = Requests(self)
+        self.dialogs = Dialogs(self)
         self.endpoint = Endpoint(self.requests.handle, self._malformed, timeout=sup.request_timeout,
                                  on_closed=self._closed)
         self.registrar = Registrar(sup, self, gw.metrics, self._changed)
@@ -59,6 +61,7 @@ class Link:
         self.registrar.start()
 
     async def stop(self) -> None:
+        await self.dialogs.stop()
         await self.registrar.stop()
         for task in list(self._tasks):
             task.cancel()
@@ -167,6 +170,8 @@ class Link:
         self.gw.bus.publish(CascadeState(superior=sup.server_id, state=status.state, reason=status.reason,
                                          next_attempt=next_attempt))
         self.metrics.inc("vsgw_cascade_transitions_total", superior=sup.server_id, state=status.state)
+        if status.state == "failed":  # the superior is gone (or refuses us): its live dialogs with it
+            self.dialogs.close_all(f"the link failed: {status.reason}", hang_up=False)
         if status.state in ("registered", "failed", "stopped"):
             task = asyncio.get_running_loop().create_task(self._audit(status.state, status.reason))
             self._audits.add(task)

@@ -4,8 +4,9 @@ Only the superior may ask (its address and server ID; :mod:`.link`). Catalog, De
 DeviceStatus are LIST on the platform itself (``Resource("system", local_id)``), one audited decision
 per query; the Catalog's cameras are then each a quiet LIST decision for the superior's subject.
 RecordInfo is VIEW_PLAYBACK on the channel for the window asked for. A refusal is answered 403 with
-no body; an allowed query is answered 200 and its Response MESSAGE(s) follow. What the superior may
-not do over the cascade yet (DeviceControl, INVITE, SUBSCRIBE) is answered 501 and audited as refused.
+no body; an allowed query is answered 200 and its Response MESSAGE(s) follow. INVITE for live video,
+its ACK and BYE belong to :mod:`.dialogs`. What the superior may not do over the cascade yet
+(DeviceControl, SUBSCRIBE, INVITE Playback/Download) is answered 501 and audited as refused.
 """
 
 from __future__ import annotations
@@ -33,20 +34,24 @@ class Requests:
         self.link = link
 
     async def handle(self, req: SipMessage, peer: Peer) -> None:
-        if req.method == "ACK":
-            return
         if not self._from_superior(req, peer):
-            self._reply(req, peer, 403, "Not From The Superior")
+            if req.method != "ACK":
+                self._reply(req, peer, 403, "Not From The Superior")
             self._count("rejected", "foreign_source")
             return
-        if req.method == "MESSAGE":
+        if req.method == "ACK":
+            self.link.dialogs.ack(req)
+        elif req.method == "MESSAGE":
             await self._message(req, peer)
+        elif req.method == "INVITE":
+            self._count("request", "invite")
+            await self.link.dialogs.invite(req, peer)
         elif req.method == "OPTIONS":
             self._reply(req, peer, 200)
         elif req.method == "BYE":
-            self._reply(req, peer, 481)
+            self.link.dialogs.bye(req, peer)
         else:
-            await self._unsupported(req, peer, req.method or "", self.link.sup.local_id)
+            await self.unsupported(req, peer, req.method or "", self.link.sup.local_id)
 
     def _from_superior(self, req: SipMessage, peer: Peer) -> bool:
         own = self.link.peer
@@ -74,12 +79,12 @@ class Requests:
         handler = {"catalog": self._catalog, "deviceinfo": self._platform, "devicestatus": self._platform,
                    "recordinfo": self._record_info}.get(cmd) if msg.kind == "query" else None
         if handler is None:
-            await self._unsupported(req, peer, f"{msg.kind} {msg.cmd}", msg.device_id)
+            await self.unsupported(req, peer, f"{msg.kind} {msg.cmd}", msg.device_id)
             return
         self._count("request", cmd)
         await handler(req, peer, msg)
 
-    async def _unsupported(self, req: SipMessage, peer: Peer, what: str, target: str) -> None:
+    async def unsupported(self, req: SipMessage, peer: Peer, what: str, target: str) -> None:
         self._count("rejected", "unsupported")
         self._reply(req, peer, 501)
         await self.link.gw.audit.record(
