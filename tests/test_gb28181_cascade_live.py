@@ -134,3 +134,14 @@ async def test_r1_live_dialogs_end_when_the_superior_is_gone(make_gateway, lower
         reader.close()
     (ended,) = await trail(lower, actor=SUBJECT, action="session.end")
     assert ended.reason == f"the link failed: {failed.reason}"
+
+
+async def test_r1_superior_listening_over_tcp_gets_rfc4571_framed_ps(make_gateway, lower_gateway) -> None:  # noqa: F811
+    upper, lower, _ = await cascaded(make_gateway, lower_gateway, media_transport="tcp-passive")
+    with upper.hub.subscribe(TEST, SHARED, name="test", limits=upper.reader_limits) as reader:
+        got = await collect(reader, 30)
+        (dialog,) = lower.cascade[0].dialogs.open.values()
+        assert dialog.sender.transport == "tcp-passive" and dialog.sender.local_port > 0
+    decoder = av.CodecContext.create("h264", "r")
+    assert len([f for u in got for p in decoder.parse(u.data) for f in decoder.decode(p)]) >= 25
+    await until(lambda: not superior_readers(lower) and not lower.cascade[0].dialogs.open)
