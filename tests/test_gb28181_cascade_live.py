@@ -12,13 +12,15 @@ from typing import Any
 import av
 import pytest
 
+from adapters.base import PtzCommand
+from adapters.gb28181 import ptz
 from adapters.gb28181.server import DeviceRefused
 from gateway.media import AccessUnit
 from gateway.policy import InternalAccess
 
 from .people import trail
 from .test_gb28181_cascade import EXCLUDED, LOWER, SECRET, SHARED, UPPER, lower_gateway, state  # noqa: F401
-from .test_gb28181_signalling import sip, until
+from .test_gb28181_signalling import sip, start_sim, until
 
 SUBJECT = f"superior:{UPPER}"
 TEST = InternalAccess("test")
@@ -145,3 +147,43 @@ async def test_r1_superior_listening_over_tcp_gets_rfc4571_framed_ps(make_gatewa
     decoder = av.CodecContext.create("h264", "r")
     assert len([f for u in got for p in decoder.parse(u.data) for f in decoder.decode(p)]) >= 25
     await until(lambda: not superior_readers(lower) and not lower.cascade[0].dialogs.open)
+
+
+async def test_r1_superior_ptz_on_a_shared_channel_reaches_the_device_below_under_the_gate(
+        make_gateway, lower_gateway) -> None:  # noqa: F811
+    upper = await make_gateway(sip=sip())
+    lower, events = await lower_gateway(upper.gb28181.server.port, cameras=[], sip=sip())
+    sim = await start_sim(lower, channels=1)
+    try:
+        (cid,) = sim.cfg.channel_ids()
+        await until(lambda: cid in lower.registry.channels)
+        await state(events, "registered")
+        await upper.gb28181.sync_catalog(LOWER)
+        assert cid in upper.registry.channels
+        await upper.gb28181.ptz(cid, PtzCommand(pan=0.5, zoom=1.0))  # B's own PTZ path, as B's operator would
+        await until(lambda: any(e[1] == "DeviceControl" for e in sim.received))
+        (move,) = [e[2] for e in sim.received if e[1] == "DeviceControl"]
+        assert move["target"] == cid and move["command"].pan > 0 and move["command"].zoom > 0
+        (asked,) = await trail(lower, actor=SUBJECT, action="ptz")
+        assert (asked.resource, asked.decision, asked.extra["egress"]) == (f"camera:{cid}", "allow", "sip")
+        await until(lambda: lower.metrics.value("vsgw_cascade_ptz_total", superior=UPPER, result="done") == 1)
+        (relayed,) = await trail(lower, actor=SUBJECT, action="cascade.ptz")
+        assert relayed.decision == "done"
+    finally:
+        await sim.stop()
+
+
+@pytest.mark.parametrize(("channel", "status"), [(SECRET, 403), (EXCLUDED, 404)])
+async def test_r2_superior_ptz_on_a_refused_channel_gets_403_or_404(
+        make_gateway, lower_gateway, channel, status) -> None:  # noqa: F811
+    upper, lower, _ = await cascaded(make_gateway, lower_gateway)
+    server = upper.gb28181.server
+    with pytest.raises(DeviceRefused) as refused:
+        await server.send_manscdp(server.devices.get(LOWER), "Control", "DeviceControl", channel, server.next_sn(),
+                                  [("PTZCmd", ptz.encode(PtzCommand(pan=1.0)))])
+    assert refused.value.status == status
+    (asked,) = await trail(lower, actor=SUBJECT, action="ptz")
+    assert asked.resource == f"camera:{channel}" and asked.decision == ("deny" if status == 403 else "allow")
+    relayed = await trail(lower, actor=SUBJECT, action="cascade.ptz")
+    assert [r.decision for r in relayed] == ([] if status == 403 else ["deny"])
+    assert lower.metrics.value("vsgw_cascade_ptz_total", superior=UPPER, result="done") == 0

@@ -4,9 +4,11 @@ Only the superior may ask (its address and server ID; :mod:`.link`). Catalog, De
 DeviceStatus are LIST on the platform itself (``Resource("system", local_id)``), one audited decision
 per query; the Catalog's cameras are then each a quiet LIST decision for the superior's subject.
 RecordInfo is VIEW_PLAYBACK on the channel for the window asked for. A refusal is answered 403 with
-no body; an allowed query is answered 200 and its Response MESSAGE(s) follow. INVITE for live video,
-its ACK and BYE belong to :mod:`.dialogs`. What the superior may not do over the cascade yet
-(DeviceControl, SUBSCRIBE, INVITE Playback/Download) is answered 501 and audited as refused.
+no body; an allowed query is answered 200 and its Response MESSAGE(s) follow. A DeviceControl PTZCmd
+is PTZ on the channel: allowed and shared, it is answered 200 and relayed to the channel's source
+(the relay's outcome audited). INVITE for live video, its ACK and BYE belong to :mod:`.dialogs`.
+What the superior may not do over the cascade yet (other DeviceControl commands, SUBSCRIBE, INVITE
+Playback/Download) is answered 501 and audited as refused.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from adapters.base import NotSupported, PtzCommand
 from gateway.policy import AccessRequestError, Action, Resource, TimeWindow, subject_access
+from gateway.registry import UnknownChannel
 
-from .. import manscdp
+from .. import manscdp, ptz
 from ..manscdp import Manscdp, XmlError
 from ..sip import SipMessage, response, uri_user
 from ..transport import Peer
@@ -78,6 +82,8 @@ class Requests:
         cmd = msg.cmd.lower()
         handler = {"catalog": self._catalog, "deviceinfo": self._platform, "devicestatus": self._platform,
                    "recordinfo": self._record_info}.get(cmd) if msg.kind == "query" else None
+        if msg.kind == "control" and cmd == "devicecontrol" and msg.root.get("ptzcmd"):
+            handler = self._ptz
         if handler is None:
             await self.unsupported(req, peer, f"{msg.kind} {msg.cmd}", msg.device_id)
             return
@@ -175,3 +181,35 @@ class Requests:
         items = answers.record_items(cid, name, ranges, sup.zone)
         bodies = catalog.packets(sup, "RecordInfo", msg.sn, cid, items, "RecordList", [("Name", name)])
         await link.send_bodies("RecordInfo", bodies)
+
+    async def _ptz(self, req: SipMessage, peer: Peer, msg: Manscdp) -> None:
+        link, gw, cid = self.link, self.link.gw, msg.device_id
+        try:
+            command = ptz.decode(msg.root.get("ptzcmd") or "")
+        except ValueError:
+            self._count("rejected", "bad_ptzcmd")
+            self._reply(req, peer, 400, "Bad Request (PTZCmd)")
+            return
+        if not await self._gate(req, Action.PTZ, gw.camera_resource(cid), msg):
+            self._reply(req, peer, 403)
+            return
+        if not link.sup.shares(cid) or cid not in gw.registry.channels:
+            await gw.audit.record(
+                actor=link.subject.id, action="cascade.ptz", resource=f"camera:{cid}", decision="deny",
+                reason="not shared with this superior", address=link.subject.address,
+                request_id=req.call_id[:64] or None)
+            self._reply(req, peer, 404)
+            return
+        self._reply(req, peer, 200)
+        link.spawn(self._relay_ptz(req, cid, command))
+
+    async def _relay_ptz(self, req: SipMessage, cid: str, command: PtzCommand) -> None:
+        link, gw = self.link, self.link.gw
+        try:
+            await gw.registry.adapter_for(cid).ptz(cid, command)
+            outcome, reason = "done", "relayed to the source"
+        except (NotSupported, UnknownChannel, TimeoutError, ConnectionError, OSError) as exc:
+            outcome, reason = "failed", f"{type(exc).__name__}: {exc}"[:120]
+        link.metrics.inc("vsgw_cascade_ptz_total", superior=link.sup.server_id, result=outcome)
+        await gw.audit.record(actor=link.subject.id, action="cascade.ptz", resource=f"camera:{cid}", decision=outcome,
+                              reason=reason, address=link.subject.address, request_id=req.call_id[:64] or None)
