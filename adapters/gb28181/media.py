@@ -22,7 +22,7 @@ from typing import cast
 from gateway.media import CLOCK_RATE, PCMA, AccessUnit
 
 from .ps import PsDemuxer, mux_ps
-from .rtp import Deframer, Reorderer, SeqTracker, frame_4571, packetize_ps, parse_rtp
+from .rtp import Deframer, Reorderer, SeqTracker, packetize_ps, parse_rtp, send_packets
 
 log = logging.getLogger(__name__)
 
@@ -475,13 +475,7 @@ class MediaSender:
                 await asyncio.sleep(delay)
             packets = packetize_ps(mux_ps(unit, unit.dts, audio), self._seq, unit.dts, self.ssrc)
             self._seq = (self._seq + len(packets)) & 0xFFFF
-            if self._udp is not None:
-                for pkt in packets:
-                    self._udp.sendto(pkt)
-            else:
-                assert self._writer is not None
-                self._writer.write(b"".join(frame_4571(p) for p in packets))
-                await self._writer.drain()
+            await send_packets(packets, self._udp, self._writer)
             self.packets_sent += len(packets)
             self.units_sent += 1
 

@@ -7,6 +7,7 @@ not RTP version 2 with consistent CSRC/extension/padding lengths is rejected (``
 
 from __future__ import annotations
 
+import asyncio
 import struct
 from typing import Generic, NamedTuple, TypeVar, cast
 
@@ -174,6 +175,18 @@ class Reorderer(Generic[T]):
 
 def frame_4571(packet: bytes) -> bytes:
     return _LEN.pack(len(packet)) + packet
+
+
+async def send_packets(packets: list[bytes], udp: asyncio.DatagramTransport | None,
+                       writer: asyncio.StreamWriter | None) -> None:
+    """RTP packets out: one datagram each over UDP, or RFC 4571-framed in one write over TCP."""
+    if udp is not None:
+        for pkt in packets:
+            udp.sendto(pkt)
+        return
+    assert writer is not None
+    writer.write(b"".join(frame_4571(p) for p in packets))
+    await writer.drain()
 
 
 class Deframer:

@@ -17,7 +17,7 @@ from gateway.media import PCMA
 from gateway.media.stream import Reader, StreamClosed
 
 from ..psmux import mux_ps
-from ..rtp import frame_4571, packetize_ps
+from ..rtp import packetize_ps, send_packets
 
 MTU = 1400
 PT = 96
@@ -58,13 +58,7 @@ class HubSender:
                     audio = unit.codec
                 packets = packetize_ps(mux_ps(unit, unit.dts, audio), self._seq, unit.dts, self.ssrc, PT, MTU)
                 self._seq = (self._seq + len(packets)) & 0xFFFF
-                if self._udp is not None:
-                    for pkt in packets:
-                        self._udp.sendto(pkt)
-                else:
-                    assert self._writer is not None
-                    self._writer.write(b"".join(frame_4571(p) for p in packets))
-                    await self._writer.drain()
+                await send_packets(packets, self._udp, self._writer)
                 self.packets_sent += len(packets)
                 self.bytes_sent += sum(len(p) for p in packets)
                 self.units_sent += 1
