@@ -20,7 +20,7 @@ from gateway.identity.models import ROLES
 from gateway.policy.grants import EMERGENCY_KINDS, PURPOSES
 
 ROOT = Path(__file__).resolve().parents[1]
-REGULATIONS_DIR = ROOT.parent / "shared" / "regulations"  # the project's shared folder beside the checkout
+REGULATIONS_DIR = ROOT / "tests" / "fixtures" / "regulations"  # the published texts' title lines and articles, as published
 SCANNED = ("gateway", "catalog", "adapters", "proto", "scripts", "docker")
 SUFFIXES = {".py", ".js", ".html", ".css", ".toml", ".json", ".sh", ".md", ".txt", ".proto", ".yaml", ".yml"}
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
