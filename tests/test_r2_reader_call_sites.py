@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OPENERS = {"subscribe", "open_playback"}
-CAPABILITY_NAMES = {"decision", "access"}  # variables holding the gate's answer (or an internal reader's)
+CAPABILITY_NAMES = {"decision", "access"}  # names (or attributes) holding the gate's answer or an internal reader's
 
 
 def _sources() -> list[tuple[Path, ast.Module]]:
@@ -54,6 +54,7 @@ def test_r2_every_reader_and_playback_call_site_passes_a_capability() -> None:
     for where, call, internal in calls:
         first = call.args[0] if call.args else None
         ok = isinstance(first, ast.Name) and (first.id in CAPABILITY_NAMES or first.id in internal) or \
+            isinstance(first, ast.Attribute) and first.attr in CAPABILITY_NAMES or \
             isinstance(first, ast.Call) and getattr(first.func, "id", None) == "InternalAccess" and first.args
         if not ok:
             bad.append(f"{where}: {ast.unparse(call)[:100]}")
