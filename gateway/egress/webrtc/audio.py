@@ -14,23 +14,21 @@ from __future__ import annotations
 import asyncio
 import random
 import struct
-import time
 
 from aiortc import RTCRtpSender, RTCRtpTransceiver
-from aiortc.rtp import RtcpByePacket, RtcpSdesPacket, RtcpSenderInfo, RtcpSourceInfo, RtcpSrPacket
 from aiortc.sdp import SessionDescription
 
 from gateway.media import PCMA, PCMU
 
 from . import compat
 from .packetize import AudioFrame
+from .reports import SenderReports
 from .srtp import fast_protect
 
 HEADER = struct.Struct("!BBHII")
 RATE = 8000
 MIME = {"audio/pcma": PCMA, "audio/pcmu": PCMU}
 MAX_WRITE_BUFFER = 256 * 1024  # a viewer whose socket holds this much loses audio packets, not the loop
-NTP_EPOCH = 2208988800
 
 
 def offered_g711(offer: str) -> bool:
@@ -56,8 +54,10 @@ def payload_types(transceiver: RTCRtpTransceiver) -> dict[str, int]:
     return out
 
 
-class AudioOut:
+class AudioOut(SenderReports):
     """The audio sender of one viewer's peer connection (aiortc's own loops taken over)."""
+
+    clock_rate = RATE
 
     def __init__(self, sender: RTCRtpSender, cname: str) -> None:
         self._sender = sender
@@ -87,35 +87,6 @@ class AudioOut:
         finally:
             self.closed = True
             exited.set()
-
-    async def _run_rtcp(self) -> None:
-        started, exited = compat.run_events(self._sender, "rtcp")
-        started.set()
-        try:
-            while True:
-                await asyncio.sleep(0.5 + random.random() * 0.5)
-                if self.packets:
-                    await self._send_rtcp(bytes(self._sender_report()) + bytes(self._sdes()))
-        except asyncio.CancelledError:
-            await self._send_rtcp(bytes(RtcpByePacket(sources=[self.ssrc])))
-        finally:
-            exited.set()
-
-    def _sender_report(self) -> RtcpSrPacket:
-        now = time.time()
-        rtp_now = (self.last_ts + int((now - self.last_wallclock) * RATE)) & 0xFFFFFFFF
-        info = RtcpSenderInfo(ntp_timestamp=int((now + NTP_EPOCH) * (1 << 32)), rtp_timestamp=rtp_now,
-                              packet_count=self.packets & 0xFFFFFFFF, octet_count=self.octets & 0xFFFFFFFF)
-        return RtcpSrPacket(ssrc=self.ssrc, sender_info=info)
-
-    def _sdes(self) -> RtcpSdesPacket:
-        return RtcpSdesPacket(chunks=[RtcpSourceInfo(ssrc=self.ssrc, items=[(1, self._cname)])])
-
-    async def _send_rtcp(self, data: bytes) -> None:
-        try:
-            await compat.send_rtcp(self._sender.transport, data)
-        except ConnectionError:
-            pass
 
     async def _handle_rtcp(self, packet) -> None:  # noqa: ANN001 - receiver reports: nothing to act on
         return

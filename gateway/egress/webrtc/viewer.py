@@ -18,8 +18,7 @@ import time
 
 from aiortc import RTCRtpSender
 from aiortc.rtp import (
-    RTCP_PSFB_FIR, RTCP_PSFB_PLI, RTCP_RTPFB_NACK, RtcpByePacket, RtcpPsfbPacket, RtcpRrPacket,
-    RtcpRtpfbPacket, RtcpSdesPacket, RtcpSenderInfo, RtcpSourceInfo, RtcpSrPacket,
+    RTCP_PSFB_FIR, RTCP_PSFB_PLI, RTCP_RTPFB_NACK, RtcpPsfbPacket, RtcpRrPacket, RtcpRtpfbPacket,
 )
 
 from . import compat
@@ -27,19 +26,17 @@ from .audio import AudioOut
 from .config import WebRtcConfig
 from .packetize import AudioFrame, Frame
 from .gso import GsoSender
+from .reports import SenderReports, ntp
 from .srtp import fast_protect
 
 log = logging.getLogger(__name__)
 HEADER = struct.Struct("!BBHII")
 HISTORY = 512  # packets kept per viewer for NACK (≈ 2.5 s at 2 Mbit/s); payloads are shared
-NTP_EPOCH = 2208988800
 
 
-def ntp(t: float) -> int:
-    return int((t + NTP_EPOCH) * (1 << 32))
+class Viewer(SenderReports):
+    clock_rate = 90000
 
-
-class Viewer:
     def __init__(self, session: str, sender: RTCRtpSender, cfg: WebRtcConfig,
                  on_keyframe_request: Callable[[Viewer], None], on_ready: Callable[[Viewer], None],
                  cname: str) -> None:
@@ -98,36 +95,6 @@ class Viewer:
         finally:
             self.closed = True
             exited.set()
-
-    async def _run_rtcp(self) -> None:
-        started, exited = compat.run_events(self._sender, "rtcp")
-        started.set()
-        try:
-            while True:
-                await asyncio.sleep(0.5 + random.random() * 0.5)
-                if self.packets:
-                    await self._send_rtcp(bytes(self._sender_report()) + bytes(self._sdes()))
-        except asyncio.CancelledError:
-            await self._send_rtcp(bytes(RtcpByePacket(sources=[self.ssrc])))
-        finally:
-            exited.set()
-
-    def _sender_report(self) -> RtcpSrPacket:
-        """Maps RTP time to the camera's capture clock, so the page can measure latency."""
-        now = time.time()
-        rtp_now = (self.last_ts + int((now - self.last_wallclock) * 90000)) & 0xFFFFFFFF
-        info = RtcpSenderInfo(ntp_timestamp=ntp(now), rtp_timestamp=rtp_now,
-                              packet_count=self.packets & 0xFFFFFFFF, octet_count=self.octets & 0xFFFFFFFF)
-        return RtcpSrPacket(ssrc=self.ssrc, sender_info=info)
-
-    def _sdes(self) -> RtcpSdesPacket:
-        return RtcpSdesPacket(chunks=[RtcpSourceInfo(ssrc=self.ssrc, items=[(1, self._cname)])])
-
-    async def _send_rtcp(self, data: bytes) -> None:
-        try:
-            await compat.send_rtcp(self._dtls, data)
-        except ConnectionError:
-            pass
 
     async def _handle_rtcp(self, packet) -> None:  # noqa: ANN001
         if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
