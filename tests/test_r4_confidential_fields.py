@@ -12,7 +12,7 @@ from .conftest import synthetic
 from .test_catalog_support import Client, camera, seed
 
 MARK = "Q7Z9"  # every planted confidential value contains it
-PLANTED = {"installation_location": f"LOC{MARK}北門崗亭", "address_code": f"3202{MARK}0001", "device_type": f"DEV{MARK}-X"}
+PLANTED = {"installation_location": f"LOC{MARK}北门岗亭", "address_code": f"3202{MARK}0001", "device_type": f"DEV{MARK}-X"}
 
 
 async def test_r4_planted_confidential_values_leak_nowhere(db_url, make_gateway, caplog) -> None:

@@ -15,7 +15,7 @@ from .test_catalog_support import SYSTEM, Client, camera, seed
 from .test_policy_support import FAST_ARGON2, PASSWORD, parts
 
 MARK = "K4W8"  # every planted confidential value contains it
-PLANTED = {"installation_location": f"LOC{MARK}西門", "address_code": f"3202{MARK}0009", "device_type": f"DEV{MARK}-Z"}
+PLANTED = {"installation_location": f"LOC{MARK}西门", "address_code": f"3202{MARK}0009", "device_type": f"DEV{MARK}-Z"}
 CONFIDENTIAL = ("installation_location", "address_code", "device_type")
 SECRET = {**SYSTEM, "id": "sys-secret", "name": "Secret CCTV", "site_id": None, "security_level": 4}
 OPEN = {**SYSTEM, "id": "sys-open", "name": "Open CCTV", "site_id": None, "security_level": 1}

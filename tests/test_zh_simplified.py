@@ -1,7 +1,8 @@
 """zh-CN is Simplified Chinese (Qingdao and Wuxi): no user-facing text may hold a character that
 OpenCC's Traditional-to-Simplified conversion changes, and every string table has its English
 beside it with the same keys. Scans every file that pages, the console, the wall, the catalogue
-and compliance texts, error messages and the CLI are made from; test fixtures are not scanned."""
+and compliance texts, error messages and the CLI are made from, and the tests themselves (their
+Chinese is what users meet too: camera names, repaired device texts)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,12 @@ from gateway.identity.models import ROLES
 from gateway.policy.grants import EMERGENCY_KINDS, PURPOSES
 
 ROOT = Path(__file__).resolve().parents[1]
-REGULATIONS_DIR = ROOT / "tests" / "fixtures" / "regulations"  # the published texts' title lines and articles, as published
-SCANNED = ("gateway", "catalog", "adapters", "proto", "scripts", "docker")
+REGULATIONS_DIR = ROOT / "tests" / "fixtures" / "regulations"  # the published texts' title lines and articles, in Simplified
+SCANNED = ("gateway", "catalog", "adapters", "proto", "scripts", "docker", "tests")
 SUFFIXES = {".py", ".js", ".html", ".css", ".toml", ".json", ".sh", ".md", ".txt", ".proto", ".yaml", ".yml"}
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 T2S = opencc.OpenCC("t2s")
+S2T = opencc.OpenCC("s2t")  # makes the Traditional inputs the scan must catch (none is written in the source)
 
 
 def user_facing_files() -> list[Path]:
@@ -51,7 +53,9 @@ def test_zh_cn_text_in_every_user_facing_file_is_simplified() -> None:
 
 
 def test_the_scan_catches_traditional_text() -> None:
-    assert traditional("應當接入聯網共享平臺") == [("應當接入聯網共享平臺", "应当接入联网共享平台")]
+    simplified = "应当接入联网共享平台"
+    assert S2T.convert(simplified) != simplified
+    assert traditional(S2T.convert(simplified)) == [(S2T.convert(simplified), simplified)]
     assert traditional("应当接入联网共享平台的公共安全视频图像信息系统目录") == []
 
 
